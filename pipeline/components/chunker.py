@@ -1,0 +1,128 @@
+"""Splits a transcript into overlapping windows of whole segments, each a Haystack `Document`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from haystack import Document, component
+
+from pipeline.models import Chunk, Segment, Transcript
+
+
+def chunk_id(talk_id: str, first_segment: int, last_segment: int) -> str:
+    return f"{talk_id}:{first_segment}-{last_segment}"
+
+
+def format_turns(segments: list[Segment], with_speakers: bool) -> str:
+    """Segment texts joined; with speakers, a `Name: ` label opens each change of speaker."""
+    parts: list[str] = []
+    previous: str | None = None
+    for segment in segments:
+        if not segment.text:
+            continue
+        if with_speakers and segment.speaker and segment.speaker != previous:
+            parts.append(("\n" if parts else "") + f"{segment.speaker}: {segment.text}")
+        else:
+            parts.append(segment.text)
+        previous = segment.speaker or previous
+    return " ".join(parts).replace(" \n", "\n")
+
+
+def chunk_to_document(chunk: Chunk, transcript: Transcript, main_speaker: str | None) -> Document:
+    talk = transcript.talk
+    meta = {
+        "talk_id": talk.id,
+        "title": talk.display_title,
+        "event": talk.event,
+        "youtube_id": talk.youtube_id,
+        "first_segment": chunk.first_segment,
+        "last_segment": chunk.last_segment,
+        "start": chunk.start,
+        "end": chunk.end,
+        "speakers": chunk.speakers,
+        "speaker": main_speaker,
+    }
+    return Document(id=chunk.id, content=chunk.text, meta=meta)
+
+
+def document_to_chunk(document: Document) -> Chunk:
+    meta = document.meta
+    return Chunk(
+        id=document.id,
+        talk_id=meta["talk_id"],
+        text=document.content or "",
+        first_segment=meta["first_segment"],
+        last_segment=meta["last_segment"],
+        start=meta.get("start"),
+        end=meta.get("end"),
+        speakers=list(meta.get("speakers") or []),
+    )
+
+
+@component
+class TranscriptChunker:
+    """Windows of about `words` words over whole segments, each overlapping the one before by about `overlap`.
+
+    A window never cuts inside a segment, so a segment longer than `words` becomes a window of its own. Works on
+    unpunctuated captions: it counts words, not sentences. Each `Document.meta` records the talk, first and last
+    segment index, start and end seconds and speakers.
+    """
+
+    def __init__(self, words: int = 120, overlap: int = 40) -> None:
+        if words < 10:
+            raise ValueError("words must be at least 10")
+        if not 0 <= overlap < words:
+            raise ValueError("overlap must be at least 0 and less than words")
+        self.words = words
+        self.overlap = overlap
+
+    @component.output_types(documents=list[Document])
+    def run(self, transcript: Transcript) -> dict[str, Any]:
+        return {"documents": [doc for doc, _ in self.chunk(transcript)]}
+
+    def chunk(self, transcript: Transcript) -> list[tuple[Document, Chunk]]:
+        segments = [segment for segment in transcript.segments if segment.text]
+        with_speakers = len({segment.speaker for segment in segments if segment.speaker}) > 1
+        sizes = [len(segment.text.split()) for segment in segments]
+        result: list[tuple[Document, Chunk]] = []
+        first = 0
+        while first < len(segments):
+            last, total = first, sizes[first]
+            while last + 1 < len(segments) and total + sizes[last + 1] <= self.words:
+                last += 1
+                total += sizes[last]
+            window = segments[first : last + 1]
+            result.append(self._document(transcript, window, with_speakers))
+            if last + 1 >= len(segments):
+                break
+            first = self._next_start(sizes, first, last)
+        return result
+
+    def _next_start(self, sizes: list[int], first: int, last: int) -> int:
+        """The first segment of the next window: as far back from `last` as `overlap` words allow."""
+        start, tail = last + 1, 0
+        while start - 1 > first and tail + sizes[start - 1] <= self.overlap:
+            start -= 1
+            tail += sizes[start]
+        return start
+
+    @staticmethod
+    def _document(transcript: Transcript, window: list[Segment], with_speakers: bool) -> tuple[Document, Chunk]:
+        words_by_speaker: Counter[str] = Counter()
+        for segment in window:
+            if segment.speaker:
+                words_by_speaker[segment.speaker] += len(segment.text.split())
+        speakers = list(dict.fromkeys(s.speaker for s in window if s.speaker))
+        main_speaker = words_by_speaker.most_common(1)[0][0] if words_by_speaker else None
+        chunk = Chunk(
+            id=chunk_id(transcript.talk.id, window[0].index, window[-1].index),
+            talk_id=transcript.talk.id,
+            text=format_turns(window, with_speakers),
+            first_segment=window[0].index,
+            last_segment=window[-1].index,
+            start=window[0].start,
+            end=window[-1].end,
+            speakers=speakers,
+        )
+        return chunk_to_document(chunk, transcript, main_speaker), chunk

@@ -1,0 +1,50 @@
+"""Removes caption artefacts from a transcript's segments, keeping their indices, times and speakers."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from haystack import component
+
+from pipeline.models import Transcript
+
+_NOISE = re.compile(
+    r"\[(?:music|applause|laughter|laughs|cheering|inaudible|crosstalk|silence|noise|background noise|"
+    r"foreign|blank_audio|no audio|sound|beep)\]|"
+    r"\((?:music|applause|laughter|laughs|inaudible|crosstalk)\)|[♪♫]+",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>|<\d{2}:\d{2}[^>]*>")
+_CHANGE_MARK = re.compile(r"(^|\s)>>+\s*")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?])")
+
+
+def clean_text(text: str, drop_patterns: list[re.Pattern[str]] | None = None) -> str:
+    """Caption text without tags, entities, `[Music]`-style noise, `>>` marks and doubled whitespace."""
+    text = html.unescape(_TAG.sub(" ", text))
+    text = _NOISE.sub(" ", text)
+    for pattern in drop_patterns or []:
+        text = pattern.sub(" ", text)
+    text = _CHANGE_MARK.sub(" ", text)
+    text = " ".join(text.split())
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
+
+
+@component
+class TranscriptCleaner:
+    """Cleans every segment's text. A segment left empty stays, with empty text, so indices never shift."""
+
+    def __init__(self, extra_noise_patterns: list[str] | None = None) -> None:
+        """:param extra_noise_patterns: further regular expressions whose matches are removed."""
+        self.extra_noise_patterns = list(extra_noise_patterns or [])
+        self._compiled = [re.compile(pattern, re.IGNORECASE) for pattern in self.extra_noise_patterns]
+
+    @component.output_types(transcript=Transcript)
+    def run(self, transcript: Transcript) -> dict[str, Any]:
+        segments = [
+            segment.model_copy(update={"text": clean_text(segment.text, self._compiled)})
+            for segment in transcript.segments
+        ]
+        return {"transcript": transcript.model_copy(update={"segments": segments})}

@@ -1,0 +1,111 @@
+"""From ranked chunks to the `Answer`: distinct passages, their best sentences highlighted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from haystack import Document, component
+
+from pipeline.embedding import document_embedder
+from pipeline.models import Answer, Passage, youtube_url
+from pipeline.text import split_sentences, words
+
+
+def overlap_share(a: Document, b: Document) -> float:
+    """How much of the shorter of two chunks of the same talk the other covers (0 for different talks)."""
+    if a.meta["talk_id"] != b.meta["talk_id"]:
+        return 0.0
+    first = max(a.meta["first_segment"], b.meta["first_segment"])
+    last = min(a.meta["last_segment"], b.meta["last_segment"])
+    if last < first:
+        return 0.0
+    shorter = min(
+        a.meta["last_segment"] - a.meta["first_segment"], b.meta["last_segment"] - b.meta["first_segment"]
+    )
+    return (last - first + 1) / (shorter + 1)
+
+
+@component
+class PassageSelector:
+    """Keeps the best `top_k` chunks, skipping any that mostly repeats a better one from overlapping windows."""
+
+    def __init__(self, top_k: int = 5, max_overlap: float = 0.5) -> None:
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        self.top_k = top_k
+        self.max_overlap = max_overlap
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
+        limit = top_k or self.top_k
+        chosen: list[Document] = []
+        for document in documents:
+            if all(overlap_share(document, kept) <= self.max_overlap for kept in chosen):
+                chosen.append(document)
+            if len(chosen) == limit:
+                break
+        return {"documents": chosen}
+
+
+@component
+class PassageHighlighter:
+    """Turns chunks into `Passage`s and marks each one's sentences closest to the question."""
+
+    def __init__(self, highlights: int = 2, min_similarity: float = 0.2) -> None:
+        self.highlights = highlights
+        self.min_similarity = min_similarity
+        self._embedder = None
+
+    def warm_up(self) -> None:
+        if self._embedder is None:
+            self._embedder = document_embedder()
+            self._embedder.warm_up()
+
+    @component.output_types(passages=list[Passage], sentence_scores=list[list[float]])
+    def run(self, documents: list[Document], query: str, query_embedding: list[float]) -> dict[str, Any]:
+        self.warm_up()
+        sentences = [split_sentences(doc.content or "") for doc in documents]
+        flat = [Document(content=s) for group in sentences for s in group]
+        embedded = self._embedder.run(documents=flat)["documents"] if flat else []
+        vectors = np.asarray([d.embedding for d in embedded], dtype=np.float32).reshape(len(embedded), -1)
+        query_words = set(words(query))
+        similarities = vectors @ np.asarray(query_embedding, dtype=np.float32) if len(flat) else np.zeros(0)
+        passages, scores, offset = [], [], 0
+        for document, group in zip(documents, sentences, strict=True):
+            group_scores = [
+                float(similarities[offset + i]) + 0.02 * len(query_words & set(words(sentence)))
+                for i, sentence in enumerate(group)
+            ]
+            offset += len(group)
+            ranked = sorted(range(len(group)), key=lambda i: -group_scores[i])[: self.highlights]
+            best = [group[i] for i in sorted(ranked) if group_scores[i] >= self.min_similarity]
+            passages.append(to_passage(document, best))
+            scores.append(group_scores)
+        return {"passages": passages, "sentence_scores": scores}
+
+
+def to_passage(document: Document, highlights: list[str]) -> Passage:
+    meta = document.meta
+    return Passage(
+        talk_id=meta["talk_id"],
+        title=meta.get("title") or meta["talk_id"],
+        text=document.content or "",
+        score=round(float(document.score or 0.0), 6),
+        first_segment=meta["first_segment"],
+        last_segment=meta["last_segment"],
+        start=meta.get("start"),
+        end=meta.get("end"),
+        speakers=list(meta.get("speakers") or []),
+        url=youtube_url(meta.get("youtube_id"), meta.get("start")),
+        highlights=highlights,
+    )
+
+
+@component
+class AnswerBuilder:
+    """Wraps the passages into the `Answer` model."""
+
+    @component.output_types(answer=Answer)
+    def run(self, query: str, passages: list[Passage]) -> dict[str, Any]:
+        return {"answer": Answer(question=query, passages=passages)}

@@ -1,0 +1,77 @@
+"""The Haystack Pipelines: indexing (clean → chunk → embed → write) and query (hybrid retrieval → passages)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from haystack import Pipeline
+from haystack.components.joiners import DocumentJoiner
+from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
+from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+from pipeline.components.chunker import TranscriptChunker
+from pipeline.components.cleaner import TranscriptCleaner
+from pipeline.components.passages import AnswerBuilder, PassageHighlighter, PassageSelector
+from pipeline.components.writer import TalkWriter
+from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How talks are chunked. Chosen on the QMSum retrieval benchmark: see README, "Retrieval"."""
+
+    chunk_words: int = 120
+    chunk_overlap: int = 40
+    model: str = EMBEDDING_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    top_k: int = 5
+    candidates: int = 40
+    max_overlap: float = 0.5
+
+
+def build_indexing_pipeline(workspace: str, settings: IndexSettings = IndexSettings()) -> Pipeline:
+    pipeline = Pipeline()
+    pipeline.add_component("cleaner", TranscriptCleaner())
+    pipeline.add_component("chunker", TranscriptChunker(words=settings.chunk_words, overlap=settings.chunk_overlap))
+    pipeline.add_component("embedder", document_embedder())
+    pipeline.add_component("writer", TalkWriter(workspace=workspace, settings=asdict(settings)))
+    pipeline.connect("cleaner.transcript", "chunker.transcript")
+    pipeline.connect("cleaner.transcript", "writer.transcript")
+    pipeline.connect("chunker.documents", "embedder.documents")
+    pipeline.connect("embedder.documents", "writer.documents")
+    return pipeline
+
+
+def build_query_pipeline(store: InMemoryDocumentStore, settings: QuerySettings = QuerySettings()) -> Pipeline:
+    """BM25 and embedding retrieval joined by reciprocal rank fusion, then distinct passages, highlighted."""
+    pipeline = Pipeline()
+    pipeline.add_component("text_embedder", text_embedder())
+    pipeline.add_component("bm25", InMemoryBM25Retriever(store, top_k=settings.candidates))
+    pipeline.add_component("embedding_retriever", InMemoryEmbeddingRetriever(store, top_k=settings.candidates))
+    pipeline.add_component("joiner", DocumentJoiner(join_mode="reciprocal_rank_fusion"))
+    pipeline.add_component("selector", PassageSelector(top_k=settings.top_k, max_overlap=settings.max_overlap))
+    pipeline.add_component("highlighter", PassageHighlighter())
+    pipeline.add_component("answer_builder", AnswerBuilder())
+    pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
+    pipeline.connect("text_embedder.embedding", "highlighter.query_embedding")
+    pipeline.connect("bm25.documents", "joiner.documents")
+    pipeline.connect("embedding_retriever.documents", "joiner.documents")
+    pipeline.connect("joiner.documents", "selector.documents")
+    pipeline.connect("selector.documents", "highlighter.documents")
+    pipeline.connect("highlighter.passages", "answer_builder.passages")
+    return pipeline
+
+
+def query_inputs(question: str, filters: dict[str, Any] | None, top_k: int) -> dict[str, dict[str, Any]]:
+    return {
+        "text_embedder": {"text": question},
+        "bm25": {"query": question, "filters": filters},
+        "embedding_retriever": {"filters": filters},
+        "selector": {"top_k": top_k},
+        "highlighter": {"query": question},
+        "answer_builder": {"query": question},
+    }

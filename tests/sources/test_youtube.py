@@ -1,0 +1,456 @@
+"""YouTube captions through the real youtube-transcript-api code path, against a local fake YouTube."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+if str(Path(__file__).resolve().parents[2]) not in sys.path:  # no pytest `pythonpath` setting in the project yet
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pipeline.sources.base import RawSegment, SourceError
+from pipeline.sources.youtube import YouTubeFetcher, parse_video_id
+from tests.fakeyoutube import (
+    AGE_REASON,
+    BOT_CHECK_REASON,
+    RECAPTCHA_PAGE,
+    FakeTrack,
+    FakeVideo,
+    FakeYouTube,
+    FakeYouTubeSession,
+    closed_port,
+    fake_youtube,  # noqa: F401 - the fixture
+    playability_error,
+    standard_talk,
+    talk_cues,
+)
+
+TALK = "talkVideo01"  # manual en, manual de (translatable), auto en
+FRENCH = "frenchOnly1"  # manual fr (translatable), auto es (not translatable)
+REGIONAL = "regionalEn1"  # manual en-GB, auto en
+NO_TRACKS = "noTracks001"
+NO_CAPTIONS = "noCaptions1"
+GONE = "goneVideo01"
+AGE = "ageLimited1"
+UNPLAYABLE = "unplayable1"
+BOT = "botCheck001"
+BOT_TWICE = "botTwice001"
+RECAPTCHA = "recaptcha01"
+TIMEDTEXT_429 = "rateLimit01"
+WATCH_429 = "watch429vid"
+SERVER_ERROR = "serverError"
+FORBIDDEN = "forbidden01"
+PO_TOKEN = "poToken0001"
+GARBLED = "garbledPage"
+EMPTY_XML = "emptyXml001"
+NOT_JSON = "notJson0001"
+CONSENT = "consentWall"
+SLOW = "slowVideo01"
+UNKNOWN = "unknownVid1"
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAYSTACK_TELEMETRY_ENABLED", "False")
+
+
+@pytest.fixture
+def yt(fake_youtube: FakeYouTube) -> FakeYouTube:  # noqa: F811
+    """The fake with every scenario the tests use."""
+    fake = fake_youtube
+    fake.add(TALK, standard_talk())
+    fake.add(
+        FRENCH,
+        FakeVideo(
+            tracks=[
+                FakeTrack("fr", "French", translatable=True, cues=talk_cues("[fr] ")),
+                FakeTrack("es", "Spanish (auto-generated)", auto=True, cues=talk_cues("[es auto] ")),
+            ]
+        ),
+    )
+    fake.add(
+        REGIONAL,
+        FakeVideo(
+            tracks=[
+                FakeTrack("en", "English (auto-generated)", auto=True, cues=talk_cues("[en auto] ")),
+                FakeTrack("en-GB", "English (United Kingdom)", cues=talk_cues("[en-GB manual] ")),
+            ]
+        ),
+    )
+    fake.add(NO_TRACKS, FakeVideo(tracks=[]))
+    fake.add(NO_CAPTIONS, FakeVideo(tracks=[FakeTrack("en", "English")], captions=False))
+    fake.add(GONE, FakeVideo(playability=playability_error("ERROR", "This video is unavailable")))
+    fake.add(AGE, FakeVideo(playability=playability_error("LOGIN_REQUIRED", AGE_REASON)))
+    fake.add(
+        UNPLAYABLE,
+        FakeVideo(playability=playability_error("UNPLAYABLE", "Members-only content", "Join this channel\nto watch")),
+    )
+    fake.add(BOT, FakeVideo(playability=playability_error("LOGIN_REQUIRED", BOT_CHECK_REASON, "Learn more")))
+    fake.add(BOT_TWICE, FakeVideo(tracks=standard_talk().tracks, bot_checks=2))
+    fake.add(RECAPTCHA, FakeVideo(watch_page=RECAPTCHA_PAGE))
+    fake.add(TIMEDTEXT_429, FakeVideo(tracks=standard_talk().tracks, timedtext_status=429))
+    fake.add(WATCH_429, FakeVideo(tracks=standard_talk().tracks, watch_status=429))
+    fake.add(SERVER_ERROR, FakeVideo(tracks=standard_talk().tracks, timedtext_status=500))
+    fake.add(FORBIDDEN, FakeVideo(tracks=standard_talk().tracks, timedtext_status=403))
+    fake.add(PO_TOKEN, FakeVideo(tracks=[FakeTrack("en", "English", po_token=True, cues=talk_cues())]))
+    fake.add(GARBLED, FakeVideo(tracks=standard_talk().tracks, watch_page="<html><body>new layout</body></html>"))
+    fake.add(EMPTY_XML, FakeVideo(tracks=standard_talk().tracks, timedtext_body=""))
+    fake.add(NOT_JSON, FakeVideo(player_body="<html><body>Something went wrong</body></html>"))
+    fake.add(CONSENT, FakeVideo(tracks=standard_talk().tracks, consent_wall=True))
+    fake.add(SLOW, FakeVideo(tracks=standard_talk().tracks, delay=1.0))
+    return fake
+
+
+def fetcher(fake: FakeYouTube, **options: object) -> YouTubeFetcher:
+    """A fetcher on the fake with tiny backoff, so retries cost milliseconds."""
+    options.setdefault("http_client", fake.session())
+    options.setdefault("max_attempts", 3)
+    options.setdefault("backoff_seconds", 0.001)
+    return YouTubeFetcher(**options)  # type: ignore[arg-type]
+
+
+def failure(fake: FakeYouTube, video_id: str, **options: object) -> SourceError:
+    with pytest.raises(SourceError) as caught:
+        fetcher(fake, **options).fetch(video_id)
+    error = caught.value
+    assert error.where == f"youtube:{video_id}"
+    assert str(error) == f"youtube:{video_id}: {error.problem}"
+    assert "Traceback" not in str(error) and "\n" not in str(error) and "github.com" not in str(error)
+    return error
+
+
+# -- parse_video_id ------------------------------------------------------------------------------------------------
+
+ID = "dQw4w9WgXcQ"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ID,
+        f"  {ID}\n",
+        "a-b_C-d_E-f",
+        f"https://www.youtube.com/watch?v={ID}",
+        f"https://www.youtube.com/watch?v={ID}&t=42s&list=PLrAXtmErZgOeiKm4sgNOknGvNjby9efdf&index=3",
+        f"https://www.youtube.com/watch?feature=share&v={ID}",
+        f"http://youtube.com/watch?v={ID}",
+        f"www.youtube.com/watch?v={ID}",
+        f"youtube.com/watch?v={ID}#t=10",
+        f"https://m.youtube.com/watch?v={ID}&feature=youtu.be",
+        f"https://music.youtube.com/watch?v={ID}&si=abc",
+        f"HTTPS://WWW.YOUTUBE.COM/watch?v={ID}",
+        f"https://youtu.be/{ID}",
+        f"https://youtu.be/{ID}?si=Xy12_ab-CD&t=42",
+        f"youtu.be/{ID}",
+        f"https://www.youtube.com/live/{ID}?feature=share",
+        f"https://www.youtube.com/shorts/{ID}",
+        f"youtube.com/shorts/{ID}/",
+        f"https://www.youtube.com/embed/{ID}?start=30&autoplay=1",
+        f"https://www.youtube.com/v/{ID}",
+        f"https://www.youtube-nocookie.com/embed/{ID}?rel=0",
+        f"youtube-nocookie.com/embed/{ID}",
+    ],
+)
+def test_parse_video_id_accepts_youtube_forms(text: str) -> None:
+    expected = "a-b_C-d_E-f" if "a-b_C" in text else ID
+    assert parse_video_id(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "talk.txt",
+        "dQw4w9WgXcQx",  # 12 characters
+        "dQw4w9WgXc",  # 10 characters
+        "dQw4w9WgX.Q",
+        f"talks/{ID}",
+        f"./{ID}.vtt",
+        f"https://vimeo.com/{ID}",
+        f"https://notyoutube.com/watch?v={ID}",
+        f"https://youtube.com.evil.example/watch?v={ID}",
+        "https://www.youtube.com/watch?v=tooShort",
+        "https://www.youtube.com/watch?list=PLrAXtmErZgOeiKm4sgNOknGvNjby9efdf",
+        "https://www.youtube.com/@SomeConference",
+        "https://www.youtube.com/channel/UC_x5XG1OV2P6uZZ5FSM9Ttw",
+        "https://www.youtube.com/playlist?list=PLrAXtmErZgOeiKm4sgNOknGvNjby9efdf",
+        "https://youtu.be/",
+        f"ftp://www.youtube.com/watch?v={ID}",
+        f"https://www.youtube.com:99999/watch?v={ID}",
+    ],
+)
+def test_parse_video_id_rejects_everything_else(text: str) -> None:
+    assert parse_video_id(text) is None
+
+
+# -- language choice -----------------------------------------------------------------------------------------------
+
+
+def test_manual_track_is_preferred_over_auto_generated(yt: FakeYouTube) -> None:
+    result = fetcher(yt).fetch(TALK)
+
+    assert (result.video_id, result.language_code, result.language) == (TALK, "en", "English")
+    assert result.is_generated is False and result.translated_from is None and result.from_cache is False
+    # the empty cue is dropped by the library; `&amp;#39;` and escaped tags come out as plain text
+    assert [s.text for s in result.segments] == [
+        "[en manual] Welcome to the talk",
+        "[en manual] it's about testing",
+        "[en manual] thank you",
+    ]
+    assert result.segments[1] == RawSegment(text="[en manual] it's about testing", start=2.5, end=5.5, speaker=None)
+    assert result.raw[2] == {"text": "[en manual] thank you", "start": 6.0, "duration": 4.25}
+    assert (yt.count("watch"), yt.count("player"), yt.count("timedtext")) == (1, 1, 1)
+    timedtext = next(hit for hit in yt.hits if hit.kind == "timedtext")
+    assert timedtext.query["lang"] == "en" and "kind" not in timedtext.query and "fmt" not in timedtext.query
+
+
+def test_auto_generated_track_is_used_when_there_is_no_manual_one(yt: FakeYouTube) -> None:
+    result = fetcher(yt, languages=["es"]).fetch(FRENCH)
+
+    assert (result.language_code, result.language, result.is_generated) == ("es", "Spanish (auto-generated)", True)
+    assert result.segments[0].text == "[es auto] Welcome to the talk"
+
+
+def test_languages_are_tried_in_priority_order(yt: FakeYouTube) -> None:
+    assert fetcher(yt, languages=["de", "en"]).fetch(TALK).language_code == "de"
+    assert fetcher(yt, languages=["fr", "en", "de"]).fetch(TALK).segments[0].text.startswith("[en manual]")
+
+
+def test_a_manual_regional_variant_beats_an_auto_generated_exact_match(yt: FakeYouTube) -> None:
+    result = fetcher(yt, languages=["en"]).fetch(REGIONAL)
+
+    assert (result.language_code, result.is_generated) == ("en-GB", False)
+
+
+def test_translates_when_no_wanted_language_exists(yt: FakeYouTube) -> None:
+    result = fetcher(yt, languages=["de"], translate_to="en").fetch(FRENCH)
+
+    assert (result.language_code, result.language, result.translated_from) == ("en", "English", "fr")
+    assert result.is_generated is True  # YouTube's flag for a machine translation
+    assert result.segments[0].text == "[en] [fr] Welcome to the talk"
+    timedtext = next(hit for hit in yt.hits if hit.kind == "timedtext")
+    assert (timedtext.query["lang"], timedtext.query["tlang"]) == ("fr", "en")
+
+
+def test_a_track_already_in_the_translation_target_is_not_translated(yt: FakeYouTube) -> None:
+    result = fetcher(yt, languages=["fr"], translate_to="de").fetch(TALK)
+
+    assert (result.language_code, result.translated_from) == ("de", None)
+    assert all("tlang" not in hit.query for hit in yt.hits)
+
+
+def test_missing_language_lists_what_exists(yt: FakeYouTube) -> None:
+    error = failure(yt, TALK, languages=["fr", "es"])
+
+    assert error.problem == "no transcript in fr, es; available: en (manual), de (manual), en (auto)"
+    assert error.retryable is False
+    assert yt.count("timedtext") == 0 and yt.count("player") == 1  # not retried
+
+
+def test_missing_language_that_cannot_be_translated_either(yt: FakeYouTube) -> None:
+    error = failure(yt, FRENCH, languages=["de"], translate_to="it")
+
+    assert error.problem == "no transcript in de and none can be translated to it; available: fr (manual), es (auto)"
+
+
+def test_a_video_without_tracks(yt: FakeYouTube) -> None:
+    assert failure(yt, NO_TRACKS).problem == "no transcript in en; available: none"
+
+
+# -- failures ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("video_id", "problem"),
+    [
+        (NO_CAPTIONS, "captions are disabled for this video"),
+        (GONE, "the video is unavailable (removed, private or a wrong id)"),
+        (UNKNOWN, "the video is unavailable (removed, private or a wrong id)"),
+        (AGE, "the video is age-restricted; its captions need a signed-in session, which is not supported"),
+        (UNPLAYABLE, "the video is unplayable: Members-only content; Join this channel to watch"),
+        (FORBIDDEN, "request to YouTube failed: 403 Client Error: Forbidden"),
+        (PO_TOKEN, "YouTube requires a PO token for this video's captions, which is not supported"),
+        (GARBLED, "could not understand YouTube's reply (maybe changed; upgrade youtube-transcript-api)"),
+        (EMPTY_XML, "could not understand YouTube's reply (maybe changed; upgrade youtube-transcript-api)"),
+        (NOT_JSON, "could not understand YouTube's reply (maybe changed; upgrade youtube-transcript-api)"),
+    ],
+)
+def test_failures_give_one_clear_line(yt: FakeYouTube, video_id: str, problem: str) -> None:
+    error = failure(yt, video_id)
+
+    assert error.problem == problem
+    assert error.retryable is False
+    assert yt.count("watch") == 1  # permanent failures are not retried
+
+
+def test_not_a_video_id_makes_no_request(yt: FakeYouTube) -> None:
+    with pytest.raises(SourceError, match="not a YouTube video id"):
+        fetcher(yt).fetch("https://youtu.be/" + TALK)
+    assert yt.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("video_id", "kind"),
+    [
+        (BOT, "player"),  # playabilityStatus LOGIN_REQUIRED "Sign in to confirm you're not a bot"
+        (RECAPTCHA, "watch"),  # the watch page is a recaptcha form
+        (WATCH_429, "watch"),  # HTTP 429 on the watch page
+        (TIMEDTEXT_429, "timedtext"),  # HTTP 429 on the captions
+    ],
+)
+def test_blocked_is_retried_then_retryable(
+    yt: FakeYouTube, video_id: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="pipeline.sources.youtube"):
+        error = failure(yt, video_id, max_attempts=3)
+
+    assert yt.count(kind, video_id) == 3
+    assert error.retryable is True
+    assert error.problem.startswith("YouTube is blocking requests from this IP")
+    assert "--proxy" in error.problem and "re-run later" in error.problem and "3 attempts" in error.problem
+    assert [record.getMessage().split(" failed")[0] for record in caplog.records] == [
+        f"youtube:{video_id}: attempt 1 of 3",
+        f"youtube:{video_id}: attempt 2 of 3",
+    ]
+
+
+def test_one_attempt_means_no_retry(yt: FakeYouTube) -> None:
+    assert failure(yt, BOT, max_attempts=1).retryable is True
+    assert yt.count("player") == 1
+
+
+def test_a_block_that_lifts_is_retried_through(yt: FakeYouTube) -> None:
+    result = fetcher(yt, max_attempts=3).fetch(BOT_TWICE)
+
+    assert result.language_code == "en" and yt.count("player") == 3
+
+
+def test_server_errors_are_retried(yt: FakeYouTube) -> None:
+    error = failure(yt, SERVER_ERROR, max_attempts=2)
+
+    assert error.retryable is True
+    assert error.problem.startswith("YouTube answered with a server error (500 Server Error: Internal Server Error;")
+    assert "127.0.0.1" not in error.problem and yt.count("timedtext") == 2
+
+
+class CountingSession(FakeYouTubeSession):
+    calls = 0
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return super().request(*args, **kwargs)
+
+
+def test_no_network_is_retried_then_retryable(yt: FakeYouTube) -> None:
+    session = CountingSession(f"http://127.0.0.1:{closed_port()}")
+    error = failure(yt, TALK, http_client=session, max_attempts=3)
+
+    assert error.retryable is True
+    assert error.problem.startswith("cannot reach YouTube (no network?)")
+    assert session.calls == 3
+
+
+def test_a_timeout_is_retried_then_retryable(yt: FakeYouTube) -> None:
+    error = failure(yt, SLOW, http_client=yt.session(timeout=0.2), max_attempts=2)
+
+    assert error.retryable is True
+    assert error.problem.startswith("cannot reach YouTube (no network?): the request timed out")
+    assert yt.count("watch") == 2
+
+
+def test_cookie_consent_wall_is_passed(yt: FakeYouTube) -> None:
+    assert fetcher(yt).fetch(CONSENT).language_code == "en"
+    assert yt.count("watch") == 2  # the consent page, then the page with the CONSENT cookie
+
+
+# -- proxy ---------------------------------------------------------------------------------------------------------
+
+
+def test_proxy_is_used_for_every_request(yt: FakeYouTube) -> None:
+    session = yt.session()
+    result = fetcher(yt, http_client=session, proxy=yt.base_url).fetch(TALK)  # the fake also acts as the proxy
+
+    assert result.language_code == "en"
+    assert session.proxies == {"http": yt.base_url, "https": yt.base_url}
+    assert yt.count() == 3 and all(hit.proxied for hit in yt.hits)
+
+
+def test_an_unreachable_proxy(yt: FakeYouTube) -> None:
+    proxy = f"http://user:secret@127.0.0.1:{closed_port()}"
+    error = failure(yt, TALK, proxy=proxy, max_attempts=2)
+
+    assert error.retryable is True
+    assert error.problem.startswith("cannot reach the proxy http://127.0.0.1:")
+    assert "secret" not in error.problem
+
+
+def test_a_proxy_must_be_an_http_url() -> None:
+    with pytest.raises(SourceError, match="proxy must be an http:// or https:// URL"):
+        YouTubeFetcher(proxy="socks5://127.0.0.1:1080")
+
+
+# -- cache ---------------------------------------------------------------------------------------------------------
+
+
+def test_cache_hit_makes_no_request(yt: FakeYouTube, tmp_path: Path) -> None:
+    first = fetcher(yt, cache_dir=tmp_path).fetch(TALK)
+    assert yt.count() == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{TALK}.json"]  # no temporary file left behind
+    stored = json.loads((tmp_path / f"{TALK}.json").read_text(encoding="utf-8"))
+    assert stored["request"] == {"languages": ["en"], "translate_to": None}
+    assert (stored["language_code"], stored["is_generated"], stored["raw"]) == ("en", False, first.raw)
+
+    yt.reset()
+    second = fetcher(yt, cache_dir=tmp_path).fetch(TALK)
+
+    assert yt.count() == 0
+    assert second == first and second.from_cache is True
+
+
+def test_refresh_refetches(yt: FakeYouTube, tmp_path: Path) -> None:
+    fetcher(yt, cache_dir=tmp_path).fetch(TALK)
+    yt.reset()
+
+    result = fetcher(yt, cache_dir=tmp_path, refresh=True).fetch(TALK)
+
+    assert result.from_cache is False and yt.count() == 3
+
+
+def test_cache_is_only_reused_for_the_same_language_request(yt: FakeYouTube, tmp_path: Path) -> None:
+    fetcher(yt, cache_dir=tmp_path).fetch(TALK)
+    yt.reset()
+
+    german = fetcher(yt, cache_dir=tmp_path, languages=["de", "en"]).fetch(TALK)
+    assert german.language_code == "de" and yt.count() == 3
+
+    yt.reset()
+    again = fetcher(yt, cache_dir=tmp_path, languages=["de", "en"]).fetch(TALK)
+    assert again.from_cache and again.language_code == "de" and yt.count() == 0
+
+
+def test_translation_is_cached_with_its_source(yt: FakeYouTube, tmp_path: Path) -> None:
+    first = fetcher(yt, cache_dir=tmp_path, languages=["de"], translate_to="en").fetch(FRENCH)
+    yt.reset()
+
+    second = fetcher(yt, cache_dir=tmp_path, languages=["de"], translate_to="en").fetch(FRENCH)
+
+    assert yt.count() == 0 and second == first and second.translated_from == "fr"
+
+
+def test_an_unreadable_cache_file_is_replaced(yt: FakeYouTube, tmp_path: Path) -> None:
+    (tmp_path / f"{TALK}.json").write_text("{not json", encoding="utf-8")
+
+    result = fetcher(yt, cache_dir=tmp_path).fetch(TALK)
+
+    assert result.from_cache is False and yt.count() == 3
+    assert json.loads((tmp_path / f"{TALK}.json").read_text(encoding="utf-8"))["video_id"] == TALK
+
+
+def test_a_failed_fetch_writes_no_cache(yt: FakeYouTube, tmp_path: Path) -> None:
+    failure(yt, NO_CAPTIONS, cache_dir=tmp_path / "cache")
+
+    assert not (tmp_path / "cache").exists()
