@@ -16,19 +16,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.qmsum import load_meeting, meeting_files  # noqa: E402
-from pipeline.components.passages import PassageSelector  # noqa: E402
-from pipeline.ingest import Ingestor  # noqa: E402
-from pipeline.pipelines import IndexSettings, QuerySettings  # noqa: E402
-from pipeline.query import Searcher  # noqa: E402
-from pipeline.workspace import Workspace  # noqa: E402
+from bench.qmsum import load_meeting, meeting_files
+from pipeline.components.passages import PassageSelector
+from pipeline.ingest import Ingestor
+from pipeline.pipelines import IndexSettings, QuerySettings
+from pipeline.query import Searcher
+from pipeline.workspace import Workspace
 
 KS = (1, 3, 5, 10)
 
 
 def turns_covered(passages) -> set[int]:
-    return {t for p in passages for t in range(p.meta["first_segment"] if hasattr(p, "meta") else p.first_segment,
-                                               (p.meta["last_segment"] if hasattr(p, "meta") else p.last_segment) + 1)}
+    return {
+        t
+        for p in passages
+        for t in range(
+            p.meta["first_segment"] if hasattr(p, "meta") else p.first_segment,
+            (p.meta["last_segment"] if hasattr(p, "meta") else p.last_segment) + 1,
+        )
+    }
 
 
 def score(rows: list[tuple[set[int], list, int]]) -> dict[str, float]:
@@ -85,8 +91,10 @@ def main() -> None:
                 answer = searcher.ask(query.question, top_k=10, talk=query.meeting)
                 rows["hybrid"].append((query.gold_turns, answer.passages, turns))
         query_seconds = time.perf_counter() - started
-    print(f"QMSum val: {len(meetings)} meetings, {len(rows['hybrid'])} queries; chunks of {args.words} words, "
-          f"overlap {args.overlap}; ingest {ingest_seconds:.1f}s, queries {query_seconds:.1f}s")
+    print(
+        f"QMSum val: {len(meetings)} meetings, {len(rows['hybrid'])} queries; chunks of {args.words} words, "
+        f"overlap {args.overlap}; ingest {ingest_seconds:.1f}s, queries {query_seconds:.1f}s"
+    )
     header = ["method"] + [f"{m}@{k}" for k in KS for m in ("recall", "hit")] + ["share@5", "words@5"]
     print(" | ".join(f"{h:>9}" for h in header))
     for method, method_rows in rows.items():

@@ -64,4 +64,3 @@ def remove_talk(workspace: Workspace, talk_id: str) -> None:
     with workspace.talk_lock(talk_id):
         WorkspaceIndex(workspace.index_dir).remove_talk(talk_id)
         workspace.remove_transcript(talk_id)
-

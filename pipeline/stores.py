@@ -38,7 +38,9 @@ class WorkspaceIndex:
         records = [{"id": doc.id, "content": doc.content, "meta": doc.meta} for doc in documents]
         header = {"talk_id": talk_id, "fingerprint": fingerprint, "settings": settings}
         buffer = io.BytesIO()
-        np.savez(buffer, embeddings=embeddings, records=np.array(json.dumps(records)), header=np.array(json.dumps(header)))
+        np.savez(
+            buffer, embeddings=embeddings, records=np.array(json.dumps(records)), header=np.array(json.dumps(header))
+        )
         atomic_write(self._path(talk_id), buffer.getvalue())
 
     def remove_talk(self, talk_id: str) -> None:
@@ -72,3 +74,11 @@ class WorkspaceIndex:
         for talk_id in talk_ids if talk_ids is not None else self.talk_ids():
             store.write_documents(self.documents(talk_id))
         return store
+
+
+def index_status(index: WorkspaceIndex, transcript: Transcript) -> str:
+    """`indexed`, `stale` (the transcript changed since; `talks reindex` fixes it) or `not indexed`."""
+    header = index.header(transcript.talk.id)
+    if header is None:
+        return "not indexed"
+    return "indexed" if header.get("fingerprint") == transcript_fingerprint(transcript) else "stale"

@@ -20,9 +20,7 @@ def overlap_share(a: Document, b: Document) -> float:
     last = min(a.meta["last_segment"], b.meta["last_segment"])
     if last < first:
         return 0.0
-    shorter = min(
-        a.meta["last_segment"] - a.meta["first_segment"], b.meta["last_segment"] - b.meta["first_segment"]
-    )
+    shorter = min(a.meta["last_segment"] - a.meta["first_segment"], b.meta["last_segment"] - b.meta["first_segment"])
     return (last - first + 1) / (shorter + 1)
 
 

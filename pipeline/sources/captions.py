@@ -91,7 +91,7 @@ def parse_srt(text: str, where: str) -> list[RawSegment]:
     try:
         subtitles = list(srt.parse(text, ignore_errors=False))
     except (srt.SRTParseError, ValueError) as error:
-        line = text.count("\n", 0, getattr(error, "actual_start", 0)) + 1
+        line = text.count("\n", 0, getattr(error, "expected_start", 0)) + 1
         raise SourceError(where, f"malformed SRT near line {line}") from None
     if not subtitles:
         raise SourceError(where, "malformed SRT: no subtitles found")

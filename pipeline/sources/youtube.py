@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from youtube_transcript_api._transcripts import Transcript, TranscriptList
 from youtube_transcript_api.proxies import GenericProxyConfig
 
 from pipeline.sources.base import RawSegment, SourceError
+from pipeline.workspace import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -385,16 +384,7 @@ class YouTubeFetcher:
             "translated_from": fetched.translated_from,
             "raw": fetched.raw,
         }
-        temporary: str | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-            ) as handle:
-                temporary = handle.name
-                json.dump(data, handle, ensure_ascii=False, indent=1)
-            os.replace(temporary, path)
+            atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1).encode())
         except OSError as error:
             logger.warning("youtube:%s: could not write cache file %s: %s", fetched.video_id, path, error)
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pytest
-
-if str(Path(__file__).resolve().parents[2]) not in sys.path:  # no pytest `pythonpath` setting in the project yet
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipeline.sources.base import RawSegment, SourceError
 from pipeline.sources.youtube import YouTubeFetcher, parse_video_id

@@ -1,0 +1,363 @@
+"""The `talks` command line: a thin layer that parses, calls the pipeline and prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipeline.models import Answer, TalkRecap
+from pipeline.sources.base import SourceError
+from pipeline.workspace import Workspace, WorkspaceError, resolve_workspace
+
+app = typer.Typer(
+    help="Turn conference talks into searchable, themed, citable knowledge.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+errors = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace directory [env: TALKS_WORKSPACE; default ~/.local/share/talks]."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the pydantic model, dumped).")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def open_workspace(path: Path | None) -> Workspace:
+    return Workspace(resolve_workspace(path))
+
+
+def print_json(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+@app.command()
+def ingest(
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="Transcript files, directories (searched recursively), YouTube URLs or video ids."),
+    ],
+    talk_id: Annotated[
+        str | None, typer.Option("--id", help="Talk id (one source only); default: file stem or video id.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Talk title.")] = None,
+    speaker: Annotated[list[str] | None, typer.Option("--speaker", help="Speaker name; repeat for several.")] = None,
+    event: Annotated[str | None, typer.Option(help="Event name.")] = None,
+    talk_date: Annotated[str | None, typer.Option("--date", help="Talk date, YYYY-MM-DD.")] = None,
+    youtube_id: Annotated[
+        str | None, typer.Option("--youtube-id", help="YouTube id of a local transcript's video, for deep links.")
+    ] = None,
+    language: Annotated[str, typer.Option(help="YouTube caption languages in priority order, e.g. de,en.")] = "en",
+    translate: Annotated[
+        str | None, typer.Option(help="Translate YouTube captions to this language when none of --language exist.")
+    ] = None,
+    proxy: Annotated[
+        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube [env: TALKS_PROXY].")
+    ] = None,
+    refresh: Annotated[bool, typer.Option(help="Fetch YouTube transcripts again even when cached.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Ingest transcripts: read, clean, chunk, embed and index them. Re-ingesting a talk replaces it."""
+    from pipeline.ingest import Failure, Ingestor
+    from pipeline.sources import expand_sources, load_source
+    from pipeline.sources.youtube import YouTubeFetcher
+
+    items = expand_sources(sources)
+    if talk_id and len(items) > 1:
+        raise fail(f"--id names one talk, but {len(items)} sources were given")
+    overrides = {
+        "id": talk_id,
+        "title": title,
+        "speakers": speaker or [],
+        "event": event,
+        "date": _parse_date(talk_date),
+        "youtube_id": youtube_id,
+    }
+    space = open_workspace(workspace).create()
+    try:
+        fetcher = YouTubeFetcher(
+            languages=[code.strip() for code in language.split(",") if code.strip()],
+            translate_to=translate,
+            proxy=proxy,
+            cache_dir=space.cache_dir / "youtube",
+            refresh=refresh,
+        )
+    except SourceError as error:
+        raise fail(str(error)) from None
+    ingestor = Ingestor(space)
+    failures: list[Failure] = []
+    with _progress() as progress:
+        task = progress.add_task("loading model", total=len(items))
+        ingestor.warm_up()
+        for item in items:
+            progress.update(task, description=f"ingesting {Path(item).name}")
+            try:
+                transcript = load_source(item, overrides, fetcher)
+                result = ingestor.ingest(transcript)
+            except SourceError as error:
+                failures.append(Failure(error.where, error.problem))
+                progress.console.print(f"[red]✗[/red] {error}", highlight=False)
+            except Exception as error:  # one bad talk must not stop the batch
+                failures.append(Failure(item, f"unexpected error: {type(error).__name__}: {error}"))
+                progress.console.print(f"[red]✗[/red] {item}: unexpected error: {error}", highlight=False)
+            else:
+                verb = "replaced" if result.replaced else "ingested"
+                progress.console.print(
+                    f"[green]✓[/green] {verb} [bold]{result.talk_id}[/bold]: {result.segments} segments, "
+                    f"{result.chunks} chunks ({result.seconds:.1f}s)",
+                    highlight=False,
+                )
+            progress.advance(task)
+    done = len(items) - len(failures)
+    console.print(f"{done} ingested, {len(failures)} failed · workspace {space.root}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--date '{value}' is not a date in the form YYYY-MM-DD") from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+
+
+@app.command("list")
+def list_talks(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List the ingested talks and whether each one's index is up to date."""
+    from pipeline.display import talks_table
+    from pipeline.stores import WorkspaceIndex, index_status
+
+    space = open_workspace(workspace)
+    try:
+        transcripts = space.transcripts()
+    except WorkspaceError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print_json(json.dumps([t.talk.model_dump(mode="json") for t in transcripts], indent=2))
+        return
+    if not transcripts:
+        console.print(f"No talks in {space.root} yet: add some with `talks ingest PATH`.")
+        return
+    index = WorkspaceIndex(space.index_dir)
+    console.print(talks_table(transcripts, {t.talk.id: index_status(index, t) for t in transcripts}))
+
+
+@app.command()
+def show(
+    talk: Annotated[str, typer.Argument(help="Talk id.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a talk's cleaned transcript with timestamps and speakers."""
+    from pipeline.display import print_transcript
+
+    try:
+        transcript = open_workspace(workspace).load_transcript(talk)
+    except WorkspaceError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print_json(transcript.model_dump_json(indent=2))
+    else:
+        print_transcript(console, transcript)
+
+
+@app.command()
+def remove(talk: Annotated[str, typer.Argument(help="Talk id.")], workspace: WorkspaceOption = None) -> None:
+    """Remove a talk (its transcript and index entry) from the workspace."""
+    from pipeline.ingest import remove_talk
+
+    space = open_workspace(workspace)
+    if not space.has_talk(talk):
+        raise fail(f"no talk '{talk}' in workspace {space.root}")
+    remove_talk(space, talk)
+    console.print(f"removed {talk}")
+
+
+@app.command()
+def reindex(
+    talks: Annotated[
+        list[str] | None, typer.Argument(help="Talk ids; default: every talk whose index is not up to date.")
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Rebuild every talk's index.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Rebuild index entries from the stored transcripts (the source of truth)."""
+    from pipeline.ingest import Ingestor
+    from pipeline.stores import WorkspaceIndex, index_status
+
+    space = open_workspace(workspace)
+    index = WorkspaceIndex(space.index_dir)
+    try:
+        chosen = [space.load_transcript(t) for t in talks] if talks else space.transcripts()
+    except WorkspaceError as error:
+        raise fail(str(error)) from None
+    if not talks and not everything:
+        chosen = [t for t in chosen if index_status(index, t) != "indexed"]
+    if not chosen:
+        console.print("Every talk's index is up to date.")
+        return
+    ingestor = Ingestor(space)
+    ingestor.warm_up()
+    for transcript in chosen:
+        result = ingestor.ingest(transcript)
+        console.print(f"reindexed {result.talk_id}: {result.chunks} chunks")
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option("--questions", help='JSON Lines file: one {"question", "talk", "event", "speaker"} per line.'),
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="How many passages.")] = 5,
+    talk: Annotated[str | None, typer.Option(help="Only this talk (id).")] = None,
+    event: Annotated[str | None, typer.Option(help="Only talks of this event.")] = None,
+    speaker: Annotated[
+        str | None, typer.Option(help="Only passages mainly spoken by this speaker (part of the name is enough).")
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question across all talks with cited, timestamped passages."""
+    from pipeline.display import print_answer
+    from pipeline.query import QueryError, Searcher
+
+    if (question is None) == (questions is None):
+        raise fail("give either a QUESTION or --questions FILE")
+    requests = (
+        _read_questions(questions)
+        if questions
+        else [{"question": question, "talk": talk, "event": event, "speaker": speaker}]
+    )
+    space = open_workspace(workspace)
+    if not space.talk_ids():
+        raise fail(f"no talks in workspace {space.root}: add some with `talks ingest PATH`")
+    try:
+        searcher = Searcher(space)
+    except WorkspaceError as error:
+        raise fail(str(error)) from None
+    searcher.warm_up()
+    failed = 0
+    for request in requests:
+        if "error" in request:
+            answer = Answer(question=request.get("question") or "", error=request["error"])
+        else:
+            try:
+                answer = searcher.ask(
+                    request["question"],
+                    top_k=top_k,
+                    talk=request.get("talk") or talk,
+                    event=request.get("event") or event,
+                    speaker=request.get("speaker") or speaker,
+                )
+            except QueryError as error:
+                answer = Answer(question=request["question"], error=str(error))
+        failed += answer.error is not None
+        if as_json:
+            print_json(answer.model_dump_json(indent=None if questions else 2))
+        elif answer.error:
+            errors.print(f"[red]error:[/red] {answer.error}", highlight=False)
+        else:
+            print_answer(console, answer)
+            if questions:
+                console.rule()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _read_questions(path: Path) -> list[dict]:
+    """Questions from a JSON Lines file; a bad line becomes an error entry naming its line number."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"{path}: cannot read questions ({error})") from None
+    requests = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not str(item.get("question", "")).strip():
+                raise ValueError('needs a non-empty "question"')
+            requests.append(item)
+        except (json.JSONDecodeError, ValueError) as error:
+            requests.append(
+                {"question": line.strip()[:80], "error": f"{path}:{number}: not a question object ({error})"}
+            )
+    if not requests:
+        raise fail(f"{path}: no questions in file")
+    return requests
+
+
+@app.command()
+def schema(
+    model: Annotated[str, typer.Argument(help="TalkRecap, Answer, Transcript, or all.")] = "all",
+) -> None:
+    """Print the JSON Schema of the output models."""
+    from pipeline import models
+
+    names = ["TalkRecap", "Answer", "Transcript", "EventDigest"] if model == "all" else [model]
+    schemas = {}
+    for name in names:
+        cls = getattr(models, name, None)
+        if cls is None or not isinstance(cls, type):
+            raise fail(f"unknown model '{name}' (choose TalkRecap, Answer, Transcript, EventDigest or all)")
+        schemas[name] = cls.model_json_schema()
+    print_json(json.dumps(schemas if model == "all" else schemas[model], indent=2))
+
+
+@app.command("pipeline")
+def dump_pipeline(
+    name: Annotated[str, typer.Argument(help="indexing or query.")] = "indexing",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print a Haystack Pipeline as YAML."""
+    from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+    from pipeline.pipelines import build_indexing_pipeline, build_query_pipeline
+
+    builders = {
+        "indexing": lambda: build_indexing_pipeline(str(resolve_workspace(workspace))),
+        "query": lambda: build_query_pipeline(InMemoryDocumentStore()),
+    }
+    if name not in builders:
+        raise fail(f"unknown pipeline '{name}' (choose {', '.join(builders)})")
+    print_json(builders[name]().dumps())
+
+
+_ = TalkRecap  # the recap commands register below
+
+
+if __name__ == "__main__":
+    app()

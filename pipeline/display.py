@@ -1,0 +1,70 @@
+"""Terminal rendering of answers, talks and transcripts with rich."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.models import Answer, Passage, Transcript, format_timestamp
+
+
+def time_range(start: float | None, end: float | None) -> str:
+    if start is None:
+        return "no timestamps"
+    return f"{format_timestamp(start)}–{format_timestamp(end)}" if end is not None else format_timestamp(start)
+
+
+def highlighted(passage: Passage) -> str:
+    text = escape(passage.text)
+    for sentence in passage.highlights:
+        text = text.replace(escape(sentence), f"[bold yellow]{escape(sentence)}[/bold yellow]", 1)
+    return text
+
+
+def print_answer(console: Console, answer: Answer) -> None:
+    console.print(f"[bold]Q:[/bold] {escape(answer.question)}")
+    if answer.answer:
+        console.print(f"\n[bold]Answer[/bold] [dim]({answer.method})[/dim]\n{escape(answer.answer)}")
+    if not answer.passages:
+        console.print("[yellow]No passages found.[/yellow]")
+    for number, passage in enumerate(answer.passages, 1):
+        speakers = ", ".join(passage.speakers) or "unknown speaker"
+        console.print(
+            f"\n[bold cyan][{number}] {escape(passage.title)}[/bold cyan] · {escape(speakers)} · "
+            f"{time_range(passage.start, passage.end)} · segments {passage.first_segment}–{passage.last_segment}"
+            f" · score {passage.score:.4f}"
+        )
+        if passage.url:
+            console.print(f"    [link={passage.url}]{passage.url}[/link]")
+        console.print(highlighted(passage), soft_wrap=False)
+
+
+def talks_table(transcripts: list[Transcript], status: dict[str, str]) -> Table:
+    table = Table(title="Talks", show_lines=False)
+    for column in ("id", "title", "speakers", "event", "length", "segments", "index"):
+        table.add_column(column)
+    for transcript in transcripts:
+        talk = transcript.talk
+        table.add_row(
+            talk.id,
+            talk.title or "",
+            ", ".join(talk.speakers),
+            talk.event or "",
+            format_timestamp(transcript.duration) if transcript.duration else "",
+            str(len(transcript.segments)),
+            status.get(talk.id, ""),
+        )
+    return table
+
+
+def print_transcript(console: Console, transcript: Transcript) -> None:
+    talk = transcript.talk
+    console.print(f"[bold]{escape(talk.display_title)}[/bold] [dim]({talk.id})[/dim]")
+    details = [", ".join(talk.speakers), talk.event or "", str(talk.date or ""), talk.url_at(0) or talk.source or ""]
+    console.print(" · ".join(escape(d) for d in details if d))
+    for segment in transcript.segments:
+        if not segment.text:
+            continue
+        speaker = f"[cyan]{escape(segment.speaker)}:[/cyan] " if segment.speaker else ""
+        console.print(f"[dim]{format_timestamp(segment.start)} #{segment.index}[/dim] {speaker}{escape(segment.text)}")

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real embedding model, loaded once a session, and sample transcripts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+QMSUM = ROOT.parent / "shared" / "eval" / "qmsum" / "val"
+
+
+@pytest.fixture(scope="session")
+def ingestor_factory():
+    """Ingestors share the in-process model backend, so each new workspace costs no model load."""
+    from pipeline.ingest import Ingestor
+    from pipeline.workspace import Workspace
+
+    def make(root: Path) -> Ingestor:
+        ingestor = Ingestor(Workspace(root))
+        ingestor.warm_up()
+        return ingestor
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sample_workspace(tmp_path_factory, ingestor_factory):
+    """A workspace with every bundled sample ingested."""
+    from pipeline.sources import expand_sources, load_source
+
+    root = tmp_path_factory.mktemp("samples")
+    ingestor = ingestor_factory(root)
+    for item in expand_sources([str(DATA)]):
+        ingestor.ingest(load_source(item, None, None))
+    return ingestor.workspace

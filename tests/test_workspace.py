@@ -1,0 +1,86 @@
+"""The workspace never loses or corrupts what is stored: atomic writes, locks, two processes, a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.sources.files import load_file
+from pipeline.stores import WorkspaceIndex, index_status
+from pipeline.workspace import Workspace, atomic_write
+from tests.conftest import DATA
+from tests.helpers import start_talks, talks
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path, monkeypatch):
+    target = tmp_path / "file.json"
+    atomic_write(target, b"old")
+
+    def disk_full(descriptor: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def test_reingest_replaces_without_duplicates(tmp_path: Path, ingestor_factory):
+    ingestor = ingestor_factory(tmp_path)
+    transcript = load_file(DATA / "panel-remote-teams.srt")
+    first = ingestor.ingest(transcript)
+    second = ingestor.ingest(transcript)
+    assert second.replaced and not first.replaced
+    store = WorkspaceIndex(ingestor.workspace.index_dir).document_store()
+    assert store.count_documents() == first.chunks == second.chunks
+    renamed = transcript.model_copy(update={"talk": transcript.talk.model_copy(update={"title": "New title"})})
+    ingestor.ingest(renamed)
+    documents = WorkspaceIndex(ingestor.workspace.index_dir).documents("panel-remote-teams")
+    assert {doc.meta["title"] for doc in documents} == {"New title"}
+
+
+def test_two_ingest_processes_at_once(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    a = start_talks(workspace, "ingest", str(DATA / "founder-talk.vtt"), str(DATA / "panel-remote-teams.srt"))
+    b = start_talks(workspace, "ingest", str(DATA / "founder-talk.vtt"), str(DATA / "lightning-pricing.json"))
+    assert a.wait(timeout=300) == 0, a.stderr.read()
+    assert b.wait(timeout=300) == 0, b.stderr.read()
+    space = Workspace(workspace)
+    index = WorkspaceIndex(space.index_dir)
+    assert space.talk_ids() == ["founder-talk", "lightning-pricing", "panel-remote-teams"]
+    assert all(index_status(index, t) == "indexed" for t in space.transcripts())
+    store = index.document_store()
+    ids = [doc.id for doc in store.filter_documents()]
+    assert len(ids) == len(set(ids))
+    assert not list(workspace.rglob("*.tmp"))
+
+
+def test_a_killed_ingest_loses_nothing(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    assert talks(workspace, "ingest", str(DATA / "panel-remote-teams.srt")).returncode == 0
+    before = (workspace / "transcripts" / "panel-remote-teams.json").read_bytes()
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    text = (DATA / "fireside-chat.txt").read_text()
+    for number in range(15):
+        (batch / f"chat-{number:02d}.txt").write_text(text)
+    process = start_talks(workspace, "ingest", str(batch), str(DATA / "panel-remote-teams.srt"))
+    deadline = time.monotonic() + 240
+    while len(list((workspace / "index").glob("chat-*.npz"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    space = Workspace(workspace)
+    index = WorkspaceIndex(space.index_dir)
+    statuses = {t.talk.id: index_status(index, t) for t in space.transcripts()}  # every file parses
+    assert 3 <= len(statuses) < 17
+    assert set(statuses.values()) <= {"indexed", "stale", "not indexed"}
+    assert index.document_store().count_documents() > 0  # every index file loads
+    assert (workspace / "transcripts" / "panel-remote-teams.json").read_bytes() == before
+    assert talks(workspace, "reindex").returncode == 0
+    assert {index_status(index, t) for t in space.transcripts()} == {"indexed"}
