@@ -1,0 +1,103 @@
+"""End to end through the real `talks` command: ingest, ask, list, show, remove, with bad input alongside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.models import Answer, Transcript
+from tests.conftest import DATA, FIXTURES
+from tests.helpers import talks
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli") / "ws"
+
+
+@pytest.fixture(scope="module")
+def ingest_run(workspace: Path, tmp_path_factory):
+    bad = tmp_path_factory.mktemp("bad")
+    (bad / "empty.vtt").write_bytes(b"")
+    (bad / "binary.srt").write_bytes(b"\x00\x01\x02")
+    (bad / "notes.pdf").write_bytes(b"%PDF-1.7")
+    (bad / "latin1.txt").write_bytes("Ada: caf\xe9".encode("latin-1"))
+    sources = [
+        str(DATA), str(bad / "empty.vtt"), str(bad / "binary.srt"), str(bad / "notes.pdf"), str(bad / "latin1.txt"),
+        str(FIXTURES / "malformed.vtt"), str(bad / "missing.vtt"),
+    ]
+    return talks(workspace, "ingest", *sources)
+
+
+def test_bad_files_are_reported_and_the_rest_ingests(ingest_run):
+    assert ingest_run.returncode == 1
+    assert "Traceback" not in ingest_run.stderr + ingest_run.stdout
+    output = ingest_run.stdout + ingest_run.stderr
+    for expected in (
+        "empty.vtt: file is empty",
+        "binary.srt: binary file, not a text transcript",
+        "notes.pdf: unsupported file type '.pdf'",
+        "latin1.txt: not UTF-8 text",
+        "malformed.vtt: malformed WebVTT",
+        "missing.vtt: no such file or directory",
+    ):
+        assert expected in output
+    assert "4 ingested, 6 failed" in ingest_run.stdout
+
+
+def test_ask_json_cites_timestamped_passages(workspace: Path, ingest_run):
+    result = talks(workspace, "ask", "Why did they keep the Apache license?", "--json", "--top-k", "3")
+    assert result.returncode == 0, result.stderr
+    answer = Answer.model_validate_json(result.stdout)
+    assert answer.question == "Why did they keep the Apache license?"
+    assert len(answer.passages) == 3
+    top = answer.passages[0]
+    assert top.talk_id == "founder-talk"
+    assert "Apache" in top.text or "license" in top.text.lower()
+    assert top.url == f"https://www.youtube.com/watch?v=dW7fT3kQm2A&t={int(top.start)}s"
+    transcript = Transcript.model_validate_json((workspace / "transcripts" / "founder-talk.json").read_text())
+    segment = transcript.segments[top.first_segment]
+    assert top.start == segment.start
+    assert top.end == transcript.segments[top.last_segment].end
+    assert segment.text in top.text
+    assert top.highlights and all(sentence in top.text for sentence in top.highlights)
+
+
+def test_ask_filters_and_human_output(workspace: Path, ingest_run):
+    result = talks(workspace, "ask", "how do you hire juniors remotely", "--speaker", "priya", "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert "Panel: Running Remote Engineering Teams" in result.stdout
+    assert "Priya Raman" in result.stdout
+    unknown = talks(workspace, "ask", "anything", "--event", "No Such Conf")
+    assert unknown.returncode == 1
+    assert "no event 'No Such Conf'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_ask_many_questions_from_jsonl(workspace: Path, ingest_run, tmp_path: Path):
+    questions = tmp_path / "faq.jsonl"
+    questions.write_text(
+        '{"question": "What did they charge at first?", "talk": "founder-talk"}\n'
+        '{"question": "How should free tiers work?", "event": "Open Source Founders Summit 2026"}\n'
+        "not json\n"
+    )
+    result = talks(workspace, "ask", "--questions", str(questions), "--json", "--top-k", "2")
+    assert result.returncode == 1
+    answers = [Answer.model_validate_json(line) for line in result.stdout.splitlines()]
+    assert [a.error is None for a in answers] == [True, True, False]
+    assert {p.talk_id for p in answers[0].passages} == {"founder-talk"}
+    assert "faq.jsonl:3" in answers[2].error
+
+
+def test_list_show_remove(workspace: Path, ingest_run):
+    listed = talks(workspace, "list", "--json")
+    assert [talk["id"] for talk in json.loads(listed.stdout)] == [
+        "fireside-chat", "founder-talk", "lightning-pricing", "panel-remote-teams",
+    ]
+    shown = talks(workspace, "show", "fireside-chat")
+    assert "Lena Park:" in shown.stdout and "00:00:" in shown.stdout
+    assert talks(workspace, "remove", "fireside-chat").returncode == 0
+    assert not (workspace / "index" / "fireside-chat.npz").exists()
+    missing = talks(workspace, "show", "fireside-chat")
+    assert missing.returncode == 1 and "no talk 'fireside-chat'" in missing.stderr
