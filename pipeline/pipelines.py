@@ -13,6 +13,7 @@ from haystack.document_stores.in_memory import InMemoryDocumentStore
 from pipeline.components.chunker import TranscriptChunker
 from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.components.passages import AnswerBuilder, PassageHighlighter, PassageSelector
+from pipeline.components.ranking import NeighbourSmoother, SpeakerBooster
 from pipeline.components.writer import TalkWriter
 from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
 
@@ -29,7 +30,9 @@ class IndexSettings:
 @dataclass(frozen=True)
 class QuerySettings:
     top_k: int = 5
-    candidates: int = 40
+    candidates: int = 60
+    speaker_boost: float = 0.5
+    neighbour_weight: float = 0.3
     max_overlap: float = 0.5
 
 
@@ -47,12 +50,15 @@ def build_indexing_pipeline(workspace: str, settings: IndexSettings = IndexSetti
 
 
 def build_query_pipeline(store: InMemoryDocumentStore, settings: QuerySettings = QuerySettings()) -> Pipeline:
-    """BM25 and embedding retrieval joined by reciprocal rank fusion, then distinct passages, highlighted."""
+    """BM25 and embedding retrieval joined by reciprocal rank fusion, re-scored for named speakers and neighbouring
+    matches, then the best distinct passages, their most relevant sentences highlighted."""
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", text_embedder())
     pipeline.add_component("bm25", InMemoryBM25Retriever(store, top_k=settings.candidates))
     pipeline.add_component("embedding_retriever", InMemoryEmbeddingRetriever(store, top_k=settings.candidates))
     pipeline.add_component("joiner", DocumentJoiner(join_mode="reciprocal_rank_fusion"))
+    pipeline.add_component("speaker_booster", SpeakerBooster(boost=settings.speaker_boost))
+    pipeline.add_component("smoother", NeighbourSmoother(weight=settings.neighbour_weight))
     pipeline.add_component("selector", PassageSelector(top_k=settings.top_k, max_overlap=settings.max_overlap))
     pipeline.add_component("highlighter", PassageHighlighter())
     pipeline.add_component("answer_builder", AnswerBuilder())
@@ -60,7 +66,9 @@ def build_query_pipeline(store: InMemoryDocumentStore, settings: QuerySettings =
     pipeline.connect("text_embedder.embedding", "highlighter.query_embedding")
     pipeline.connect("bm25.documents", "joiner.documents")
     pipeline.connect("embedding_retriever.documents", "joiner.documents")
-    pipeline.connect("joiner.documents", "selector.documents")
+    pipeline.connect("joiner.documents", "speaker_booster.documents")
+    pipeline.connect("speaker_booster.documents", "smoother.documents")
+    pipeline.connect("smoother.documents", "selector.documents")
     pipeline.connect("selector.documents", "highlighter.documents")
     pipeline.connect("highlighter.passages", "answer_builder.passages")
     return pipeline
@@ -71,6 +79,7 @@ def query_inputs(question: str, filters: dict[str, Any] | None, top_k: int) -> d
         "text_embedder": {"text": question},
         "bm25": {"query": question, "filters": filters},
         "embedding_retriever": {"filters": filters},
+        "speaker_booster": {"query": question},
         "selector": {"top_k": top_k},
         "highlighter": {"query": question},
         "answer_builder": {"query": question},

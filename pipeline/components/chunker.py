@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
 from haystack import Document, component
 
 from pipeline.models import Chunk, Segment, Transcript
+
+
+_BACKCHANNEL_WORDS = frozenset(
+    "yeah yes yep yup mm mmm hmm mm-hmm uh-huh um uh oh ah okay ok right alright sure no huh".split()
+)
+
+
+def is_backchannel(text: str) -> bool:
+    """A turn that only acknowledges ("Mm-hmm.", "Yeah, okay."): no content of its own."""
+    tokens = re.findall(r"[\w'-]+", text.lower())
+    return 0 < len(tokens) <= 3 and all(token in _BACKCHANNEL_WORDS for token in tokens)
 
 
 def chunk_id(talk_id: str, first_segment: int, last_segment: int) -> str:
@@ -66,16 +78,18 @@ class TranscriptChunker:
 
     A window never cuts inside a segment, so a segment longer than `words` becomes a window of its own. Works on
     unpunctuated captions: it counts words, not sentences. Each `Document.meta` records the talk, first and last
-    segment index, start and end seconds and speakers.
+    segment index, start and end seconds and speakers. With `skip_backchannels`, turns that only acknowledge
+    ("Mm-hmm.", "Yeah.") stay inside the window's segment range but are left out of its text and word count.
     """
 
-    def __init__(self, words: int = 120, overlap: int = 40) -> None:
+    def __init__(self, words: int = 120, overlap: int = 40, skip_backchannels: bool = True) -> None:
         if words < 10:
             raise ValueError("words must be at least 10")
         if not 0 <= overlap < words:
             raise ValueError("overlap must be at least 0 and less than words")
         self.words = words
         self.overlap = overlap
+        self.skip_backchannels = skip_backchannels
 
     @component.output_types(documents=list[Document])
     def run(self, transcript: Transcript) -> dict[str, Any]:
@@ -84,7 +98,7 @@ class TranscriptChunker:
     def chunk(self, transcript: Transcript) -> list[tuple[Document, Chunk]]:
         segments = [segment for segment in transcript.segments if segment.text]
         with_speakers = len({segment.speaker for segment in segments if segment.speaker}) > 1
-        sizes = [len(segment.text.split()) for segment in segments]
+        sizes = [0 if self._skipped(segment) else len(segment.text.split()) for segment in segments]
         result: list[tuple[Document, Chunk]] = []
         first = 0
         while first < len(segments):
@@ -93,7 +107,8 @@ class TranscriptChunker:
                 last += 1
                 total += sizes[last]
             window = segments[first : last + 1]
-            result.append(self._document(transcript, window, with_speakers))
+            if any(sizes[first : last + 1]):
+                result.append(self._document(transcript, window, with_speakers))
             if last + 1 >= len(segments):
                 break
             first = self._next_start(sizes, first, last)
@@ -107,18 +122,21 @@ class TranscriptChunker:
             tail += sizes[start]
         return start
 
-    @staticmethod
-    def _document(transcript: Transcript, window: list[Segment], with_speakers: bool) -> tuple[Document, Chunk]:
+    def _skipped(self, segment: Segment) -> bool:
+        return self.skip_backchannels and is_backchannel(segment.text)
+
+    def _document(self, transcript: Transcript, window: list[Segment], with_speakers: bool) -> tuple[Document, Chunk]:
+        spoken = [segment for segment in window if not self._skipped(segment)]
         words_by_speaker: Counter[str] = Counter()
-        for segment in window:
+        for segment in spoken:
             if segment.speaker:
                 words_by_speaker[segment.speaker] += len(segment.text.split())
-        speakers = list(dict.fromkeys(s.speaker for s in window if s.speaker))
+        speakers = list(dict.fromkeys(s.speaker for s in spoken if s.speaker))
         main_speaker = words_by_speaker.most_common(1)[0][0] if words_by_speaker else None
         chunk = Chunk(
             id=chunk_id(transcript.talk.id, window[0].index, window[-1].index),
             talk_id=transcript.talk.id,
-            text=format_turns(window, with_speakers),
+            text=format_turns(spoken, with_speakers),
             first_segment=window[0].index,
             last_segment=window[-1].index,
             start=window[0].start,

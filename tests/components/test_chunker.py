@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from pipeline.components.chunker import TranscriptChunker
+from pipeline.components.chunker import TranscriptChunker, is_backchannel
 from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.models import Segment, Talk, Transcript
 from pipeline.sources.files import load_file
@@ -73,7 +73,7 @@ def test_unpunctuated_auto_captions_provenance_round_trips():
     assert len(documents) > 3
     for doc in documents:
         segments = transcript.segments[doc.meta["first_segment"] : doc.meta["last_segment"] + 1]
-        assert doc.content == " ".join(s.text for s in segments if s.text)
+        assert doc.content == " ".join(s.text for s in segments if s.text and not is_backchannel(s.text))
         assert doc.meta["start"] == segments[0].start
         assert doc.meta["talk_id"] == "lightning-pricing"
 
@@ -82,3 +82,16 @@ def test_unpunctuated_auto_captions_provenance_round_trips():
 def test_settings_are_validated(words: int, overlap: int):
     with pytest.raises(ValueError):
         TranscriptChunker(words=words, overlap=overlap)
+
+
+def test_backchannels_stay_in_range_but_not_in_text():
+    transcript = transcript_of([10, 1, 10], speakers=["Ada", "Bob", "Ada"])
+    segments = [*transcript.segments]
+    segments[1] = segments[1].model_copy(update={"text": "Mm-hmm."})
+    transcript = transcript.model_copy(update={"segments": segments})
+    (document,) = TranscriptChunker(words=100, overlap=10).run(transcript=transcript)["documents"]
+    assert (document.meta["first_segment"], document.meta["last_segment"]) == (0, 2)
+    assert "Mm-hmm" not in document.content and "Bob" not in document.content
+    (kept,) = TranscriptChunker(words=100, overlap=10, skip_backchannels=False).run(transcript=transcript)["documents"]
+    assert "Bob: Mm-hmm." in kept.content
+    assert is_backchannel("Yeah, okay.") and not is_backchannel("Yeah, we shipped it.")
