@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
-
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.models import Answer, TalkRecap
+from pipeline.models import Answer
 from pipeline.sources.base import SourceError
 from pipeline.workspace import Workspace, WorkspaceError, resolve_workspace
 
@@ -246,10 +243,14 @@ def ask(
     speaker: Annotated[
         str | None, typer.Option(help="Only passages mainly spoken by this speaker (part of the name is enough).")
     ] = None,
+    answer_words: Annotated[
+        int,
+        typer.Option("--answer-words", min=0, help="Length of the extractive answer in words; 0 for passages only."),
+    ] = 80,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Answer a question across all talks with cited, timestamped passages."""
+    """Answer a question across all talks: a short answer citing [n] passages, and the passages with timestamps."""
     from pipeline.display import print_answer
     from pipeline.query import QueryError, Searcher
 
@@ -280,6 +281,7 @@ def ask(
                     talk=request.get("talk") or talk,
                     event=request.get("event") or event,
                     speaker=request.get("speaker") or speaker,
+                    answer_words=answer_words,
                 )
             except QueryError as error:
                 answer = Answer(question=request["question"], error=str(error))
@@ -356,7 +358,87 @@ def dump_pipeline(
     print_json(builders[name]().dumps())
 
 
-_ = TalkRecap  # the recap commands register below
+ThemesOption = Annotated[
+    int | None, typer.Option("--themes", min=1, max=20, help="How many themes; default: chosen from the talk.")
+]
+EventOption = Annotated[str | None, typer.Option("--event", help="All talks of this event, instead of one talk.")]
+
+
+def _recapper(workspace: Path | None):
+    from pipeline.recap import Recapper
+
+    space = open_workspace(workspace)
+    if not space.talk_ids():
+        raise fail(f"no talks in workspace {space.root}: add some with `talks ingest PATH`")
+    return Recapper(space)
+
+
+def _one_of(talk: str | None, event: str | None) -> None:
+    if (talk is None) == (event is None):
+        raise fail("give either a TALK id or --event NAME")
+
+
+@app.command()
+def themes(
+    talk: Annotated[str | None, typer.Argument(help="Talk id.")] = None,
+    event: EventOption = None,
+    count: ThemesOption = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The main themes of a talk (or of an event), with takeaways, verified quotes and where they are."""
+    from pydantic import TypeAdapter
+
+    from pipeline.display import print_themes
+    from pipeline.models import Theme
+    from pipeline.recap import RecapError
+
+    _one_of(talk, event)
+    recapper = _recapper(workspace)
+    try:
+        result = recapper.event_digest(event, count) if event else recapper.recap(talk, count)
+    except (RecapError, WorkspaceError) as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print_json(TypeAdapter(list[Theme]).dump_json(result.themes, indent=2).decode())
+    else:
+        print_themes(console, event or result.talk.display_title, result.themes)
+
+
+@app.command()
+def recap(
+    talk: Annotated[str | None, typer.Argument(help="Talk id.")] = None,
+    event: EventOption = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="md (a Markdown draft) or json (the TalkRecap / EventDigest model).")
+    ] = "md",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of printing.")] = None,
+    count: ThemesOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """A recap of a talk (or a digest of an event): Markdown draft for writers, or structured JSON."""
+    from pipeline.recap import RecapError
+    from pipeline.render import render_digest, render_recap
+
+    _one_of(talk, event)
+    if output_format not in ("md", "json"):
+        raise fail(f"--format must be md or json, not '{output_format}'")
+    recapper = _recapper(workspace)
+    try:
+        result = recapper.event_digest(event, count) if event else recapper.recap(talk, count)
+    except (RecapError, WorkspaceError) as error:
+        raise fail(str(error)) from None
+    if output_format == "json":
+        text = result.model_dump_json(indent=2)
+    else:
+        text = render_digest(result) if event else render_recap(result)
+    if out is None:
+        print_json(text)
+        return
+    from pipeline.workspace import atomic_write
+
+    atomic_write(out, text.encode())
+    console.print(f"wrote {out}")
 
 
 if __name__ == "__main__":

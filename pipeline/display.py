@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.models import Answer, Passage, Transcript, format_timestamp
+from pipeline.models import Answer, Passage, Theme, Transcript, format_timestamp
 
 
 def time_range(start: float | None, end: float | None) -> str:
@@ -68,3 +68,22 @@ def print_transcript(console: Console, transcript: Transcript) -> None:
             continue
         speaker = f"[cyan]{escape(segment.speaker)}:[/cyan] " if segment.speaker else ""
         console.print(f"[dim]{format_timestamp(segment.start)} #{segment.index}[/dim] {speaker}{escape(segment.text)}")
+
+
+def print_themes(console: Console, title: str, themes: list[Theme]) -> None:
+    console.print(f"[bold]{escape(title)}[/bold]: {len(themes)} themes")
+    for number, theme in enumerate(themes, 1):
+        where = ", ".join(
+            time_range(span.start, span.end) + (f" ({span.talk_id})" if theme.talk_ids else "") for span in theme.spans
+        )
+        console.print(f"\n[bold cyan]{number}. {escape(theme.title)}[/bold cyan] [dim]{escape(where)}[/dim]")
+        if theme.keywords:
+            console.print(f"   [dim]keywords:[/dim] {escape(', '.join(theme.keywords))}")
+        for takeaway in theme.takeaways:
+            console.print(f"   • {escape(takeaway.text)}")
+        for quote in theme.quotes:
+            who = f" — {quote.speaker}" if quote.speaker else ""
+            link = f" {quote.url}" if quote.url else ""
+            console.print(
+                f"   [italic]“{escape(quote.text)}”[/italic]{escape(who)}, {format_timestamp(quote.start)}{link}"
+            )

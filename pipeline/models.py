@@ -112,7 +112,9 @@ class Passage(BaseModel):
     end: float | None = None
     speakers: list[str] = Field(default_factory=list)
     url: str | None = None
-    highlights: list[str] = Field(default_factory=list, description="The passage's sentences most relevant to the question.")
+    highlights: list[str] = Field(
+        default_factory=list, description="The passage's sentences most relevant to the question."
+    )
 
 
 class AnswerSentence(BaseModel):
@@ -131,12 +133,15 @@ class Answer(BaseModel):
     passages: list[Passage] = Field(default_factory=list)
     method: str = "retrieval"
     error: str | None = None
+    generation: GenerationInfo | None = Field(default=None, description="Set when an LLM wrote the answer.")
+    grounding: GroundingReport | None = Field(default=None, description="Citation checks of a written answer.")
 
 
 class Quote(BaseModel):
     """A verbatim quote, checked against the transcript before output."""
 
     text: str
+    talk_id: str | None = Field(default=None, description="The talk quoted; needed when quotes span several talks.")
     speaker: str | None = None
     start: float | None = None
     segment: int = Field(ge=0, description="Index of the segment the quote starts in.")
@@ -191,6 +196,7 @@ class GroundingReport(BaseModel):
     quotes_dropped: int = 0
     citations_checked: int = 0
     citations_dropped: int = 0
+    claims_dropped: int = Field(default=0, description="Takeaways or answer sentences dropped: no valid citation left.")
     fallbacks: list[str] = Field(default_factory=list)
 
 

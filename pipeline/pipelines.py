@@ -10,9 +10,10 @@ from haystack.components.joiners import DocumentJoiner
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from pipeline.components.answer import ExtractiveAnswerWriter
 from pipeline.components.chunker import TranscriptChunker
 from pipeline.components.cleaner import TranscriptCleaner
-from pipeline.components.passages import AnswerBuilder, PassageHighlighter, PassageSelector
+from pipeline.components.passages import PassageHighlighter, PassageSelector
 from pipeline.components.ranking import NeighbourSmoother, SpeakerBooster
 from pipeline.components.writer import TalkWriter
 from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
@@ -22,8 +23,8 @@ from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_emb
 class IndexSettings:
     """How talks are chunked. Chosen on the QMSum retrieval benchmark: see README, "Retrieval"."""
 
-    chunk_words: int = 120
-    chunk_overlap: int = 40
+    chunk_words: int = 150
+    chunk_overlap: int = 50
     model: str = EMBEDDING_MODEL_NAME
 
 
@@ -32,8 +33,9 @@ class QuerySettings:
     top_k: int = 5
     candidates: int = 60
     speaker_boost: float = 0.5
-    neighbour_weight: float = 0.3
-    max_overlap: float = 0.5
+    neighbour_weight: float = 0.5
+    max_overlap: float = 0.0
+    answer_words: int = 80
 
 
 def build_indexing_pipeline(workspace: str, settings: IndexSettings = IndexSettings()) -> Pipeline:
@@ -51,7 +53,8 @@ def build_indexing_pipeline(workspace: str, settings: IndexSettings = IndexSetti
 
 def build_query_pipeline(store: InMemoryDocumentStore, settings: QuerySettings = QuerySettings()) -> Pipeline:
     """BM25 and embedding retrieval joined by reciprocal rank fusion, re-scored for named speakers and neighbouring
-    matches, then the best distinct passages, their most relevant sentences highlighted."""
+    matches; then the best distinct passages, their sentences closest to the question highlighted and condensed into
+    a cited extractive answer."""
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", text_embedder())
     pipeline.add_component("bm25", InMemoryBM25Retriever(store, top_k=settings.candidates))
@@ -61,7 +64,7 @@ def build_query_pipeline(store: InMemoryDocumentStore, settings: QuerySettings =
     pipeline.add_component("smoother", NeighbourSmoother(weight=settings.neighbour_weight))
     pipeline.add_component("selector", PassageSelector(top_k=settings.top_k, max_overlap=settings.max_overlap))
     pipeline.add_component("highlighter", PassageHighlighter())
-    pipeline.add_component("answer_builder", AnswerBuilder())
+    pipeline.add_component("answer_writer", ExtractiveAnswerWriter(answer_words=settings.answer_words))
     pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
     pipeline.connect("text_embedder.embedding", "highlighter.query_embedding")
     pipeline.connect("bm25.documents", "joiner.documents")
@@ -70,11 +73,14 @@ def build_query_pipeline(store: InMemoryDocumentStore, settings: QuerySettings =
     pipeline.connect("speaker_booster.documents", "smoother.documents")
     pipeline.connect("smoother.documents", "selector.documents")
     pipeline.connect("selector.documents", "highlighter.documents")
-    pipeline.connect("highlighter.passages", "answer_builder.passages")
+    pipeline.connect("highlighter.passages", "answer_writer.passages")
+    pipeline.connect("highlighter.sentence_scores", "answer_writer.sentence_scores")
     return pipeline
 
 
-def query_inputs(question: str, filters: dict[str, Any] | None, top_k: int) -> dict[str, dict[str, Any]]:
+def query_inputs(
+    question: str, filters: dict[str, Any] | None, top_k: int, answer_words: int | None = None
+) -> dict[str, dict[str, Any]]:
     return {
         "text_embedder": {"text": question},
         "bm25": {"query": question, "filters": filters},
@@ -82,5 +88,5 @@ def query_inputs(question: str, filters: dict[str, Any] | None, top_k: int) -> d
         "speaker_booster": {"query": question},
         "selector": {"top_k": top_k},
         "highlighter": {"query": question},
-        "answer_builder": {"query": question},
+        "answer_writer": {"query": question, "answer_words": answer_words},
     }

@@ -36,12 +36,13 @@ class Searcher:
         talk: str | None = None,
         event: str | None = None,
         speaker: str | None = None,
+        answer_words: int | None = None,
     ) -> Answer:
         if not question.strip():
             raise QueryError("the question is empty")
         filters = self.filters(talk=talk, event=event, speaker=speaker)
-        result = self.pipeline.run(query_inputs(question, filters, top_k or self.settings.top_k))
-        return result["answer_builder"]["answer"]
+        result = self.pipeline.run(query_inputs(question, filters, top_k or self.settings.top_k, answer_words))
+        return result["answer_writer"]["answer"]
 
     def filters(self, talk: str | None, event: str | None, speaker: str | None) -> dict[str, Any] | None:
         """Haystack metadata filters; event and speaker match case-insensitively (a speaker by part of the name)."""

@@ -20,6 +20,7 @@ Use the `fake_youtube` fixture (import it into a test module) and `fake_youtube.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -351,10 +352,8 @@ def _handler_for(fake: FakeYouTube) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the timeout tests give up on purpose
                 self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (the timeout tests do this on purpose)
 
     return Handler
 

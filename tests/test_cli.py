@@ -25,8 +25,13 @@ def ingest_run(workspace: Path, tmp_path_factory):
     (bad / "notes.pdf").write_bytes(b"%PDF-1.7")
     (bad / "latin1.txt").write_bytes("Ada: caf\xe9".encode("latin-1"))
     sources = [
-        str(DATA), str(bad / "empty.vtt"), str(bad / "binary.srt"), str(bad / "notes.pdf"), str(bad / "latin1.txt"),
-        str(FIXTURES / "malformed.vtt"), str(bad / "missing.vtt"),
+        str(DATA),
+        str(bad / "empty.vtt"),
+        str(bad / "binary.srt"),
+        str(bad / "notes.pdf"),
+        str(bad / "latin1.txt"),
+        str(FIXTURES / "malformed.vtt"),
+        str(bad / "missing.vtt"),
     ]
     return talks(workspace, "ingest", *sources)
 
@@ -93,7 +98,10 @@ def test_ask_many_questions_from_jsonl(workspace: Path, ingest_run, tmp_path: Pa
 def test_list_show_remove(workspace: Path, ingest_run):
     listed = talks(workspace, "list", "--json")
     assert [talk["id"] for talk in json.loads(listed.stdout)] == [
-        "fireside-chat", "founder-talk", "lightning-pricing", "panel-remote-teams",
+        "fireside-chat",
+        "founder-talk",
+        "lightning-pricing",
+        "panel-remote-teams",
     ]
     shown = talks(workspace, "show", "fireside-chat")
     assert "Lena Park:" in shown.stdout and "00:00:" in shown.stdout

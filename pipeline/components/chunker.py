@@ -10,7 +10,6 @@ from haystack import Document, component
 
 from pipeline.models import Chunk, Segment, Transcript
 
-
 _BACKCHANNEL_WORDS = frozenset(
     "yeah yes yep yup mm mmm hmm mm-hmm uh-huh um uh oh ah okay ok right alright sure no huh".split()
 )
@@ -82,7 +81,7 @@ class TranscriptChunker:
     ("Mm-hmm.", "Yeah.") stay inside the window's segment range but are left out of its text and word count.
     """
 
-    def __init__(self, words: int = 120, overlap: int = 40, skip_backchannels: bool = True) -> None:
+    def __init__(self, words: int = 150, overlap: int = 50, skip_backchannels: bool = True) -> None:
         if words < 10:
             raise ValueError("words must be at least 10")
         if not 0 <= overlap < words:

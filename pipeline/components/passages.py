@@ -1,4 +1,4 @@
-"""From ranked chunks to the `Answer`: distinct passages, their best sentences highlighted."""
+"""From ranked chunks to passages: the best distinct ones, their sentences closest to the question highlighted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from haystack import Document, component
 
 from pipeline.embedding import document_embedder
-from pipeline.models import Answer, Passage, youtube_url
+from pipeline.models import Passage, youtube_url
 from pipeline.text import split_sentences, words
 
 
@@ -26,9 +26,10 @@ def overlap_share(a: Document, b: Document) -> float:
 
 @component
 class PassageSelector:
-    """Keeps the best `top_k` chunks, skipping any that mostly repeats a better one from overlapping windows."""
+    """Keeps the best `top_k` chunks, skipping any that overlaps a better one from the same talk by more than
+    `max_overlap` (a share of the shorter one; by default any overlap), so the passages cover distinct stretches."""
 
-    def __init__(self, top_k: int = 5, max_overlap: float = 0.5) -> None:
+    def __init__(self, top_k: int = 5, max_overlap: float = 0.0) -> None:
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         self.top_k = top_k
@@ -98,12 +99,3 @@ def to_passage(document: Document, highlights: list[str]) -> Passage:
         url=youtube_url(meta.get("youtube_id"), meta.get("start")),
         highlights=highlights,
     )
-
-
-@component
-class AnswerBuilder:
-    """Wraps the passages into the `Answer` model."""
-
-    @component.output_types(answer=Answer)
-    def run(self, query: str, passages: list[Passage]) -> dict[str, Any]:
-        return {"answer": Answer(question=query, passages=passages)}

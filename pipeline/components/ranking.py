@@ -59,7 +59,7 @@ class NeighbourSmoother:
     is more likely inside such a stretch than a lone lucky match.
     """
 
-    def __init__(self, weight: float = 0.3) -> None:
+    def __init__(self, weight: float = 0.5) -> None:
         if weight < 0:
             raise ValueError("weight must not be negative")
         self.weight = weight

@@ -1,0 +1,317 @@
+"""Themes and recaps without a language model: the extractive recap Pipeline and the `Recapper` service.
+
+sentences → embeddings → theme segmentation → keyphrase titles → takeaways → citation check → quote candidates
+→ quote verification → quotes placed in themes → `TalkRecap` (or, for an event's talks, `EventDigest`).
+Settings were chosen on QMSum (`bench/themes_qmsum.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from haystack import Pipeline, component
+
+from pipeline.components.keyphrases import KeyphraseTitler
+from pipeline.components.quotes import CitationChecker, QuoteVerifier, merge_reports
+from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+from pipeline.components.takeaways import TakeawayExtractor
+from pipeline.components.themes import QuotePicker, QuotePlacer
+from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder
+from pipeline.models import EventDigest, GenerationInfo, GroundingReport, Quote, Talk, TalkRecap, Theme, Transcript
+from pipeline.workspace import Workspace
+
+
+class RecapError(ValueError):
+    """A talk or event cannot be recapped as asked; the message says which and why."""
+
+
+class EmptyTalkError(RecapError):
+    """The talk's transcript has no text."""
+
+
+@dataclass(frozen=True)
+class RecapSettings:
+    """How the extractive recap works. Segmentation and overview settings chosen on QMSum: see
+    `bench/themes_qmsum.py`."""
+
+    segmentation: str = "dp"
+    unit_words: int = 40
+    min_theme_words: int = 400
+    max_themes: int = 8
+    min_excess: float = 0.008
+    recur_similarity: float = 0.3
+    cross_talk_similarity: float = 0.35
+    keywords: int = 6
+    min_takeaways: int = 2
+    max_takeaways: int = 5
+    max_quotes_per_theme: int = 3
+    key_quotes: int = 5
+    overview_words: int = 120
+    model: str = EMBEDDING_MODEL_NAME
+
+
+def _add_theme_components(pipeline: Pipeline, settings: RecapSettings) -> None:
+    """Everything up to grounded themes; the caller adds and connects the builder."""
+    pipeline.add_component("splitter", SentenceSplitter())
+    pipeline.add_component("embedder", document_embedder())
+    pipeline.add_component(
+        "segmenter",
+        ThemeSegmenter(
+            method=settings.segmentation,
+            unit_words=settings.unit_words,
+            min_theme_words=settings.min_theme_words,
+            max_themes=settings.max_themes,
+            min_excess=settings.min_excess,
+            recur_similarity=settings.recur_similarity,
+            cross_talk_similarity=settings.cross_talk_similarity,
+        ),
+    )
+    pipeline.add_component("titler", KeyphraseTitler(keywords=settings.keywords))
+    pipeline.add_component(
+        "takeaways",
+        TakeawayExtractor(min_takeaways=settings.min_takeaways, max_takeaways=settings.max_takeaways),
+    )
+    pipeline.add_component("citation_checker", CitationChecker())
+    pipeline.add_component("quote_picker", QuotePicker(max_per_theme=settings.max_quotes_per_theme))
+    pipeline.add_component("quote_verifier", QuoteVerifier())
+    pipeline.add_component("quote_placer", QuotePlacer(key_quotes=settings.key_quotes))
+    pipeline.connect("splitter.documents", "embedder.documents")
+    pipeline.connect("embedder.documents", "segmenter.documents")
+    pipeline.connect("segmenter.themes", "titler.themes")
+    pipeline.connect("segmenter.documents", "titler.documents")
+    pipeline.connect("titler.themes", "takeaways.themes")
+    pipeline.connect("segmenter.documents", "takeaways.documents")
+    pipeline.connect("takeaways.themes", "citation_checker.themes")
+    pipeline.connect("citation_checker.themes", "quote_picker.themes")
+    pipeline.connect("segmenter.documents", "quote_picker.documents")
+    pipeline.connect("quote_picker.quotes", "quote_verifier.quotes")
+    pipeline.connect("citation_checker.themes", "quote_placer.themes")
+    pipeline.connect("quote_verifier.quotes", "quote_placer.quotes")
+    pipeline.connect("segmenter.documents", "quote_placer.documents")
+
+
+def _connect_builder(pipeline: Pipeline) -> None:
+    pipeline.connect("quote_placer.themes", "builder.themes")
+    pipeline.connect("quote_placer.key_quotes", "builder.key_quotes")
+    pipeline.connect("takeaways.scores", "builder.takeaway_scores")
+    pipeline.connect("quote_verifier.report", "builder.quote_report")
+    pipeline.connect("citation_checker.report", "builder.citation_report")
+
+
+def build_recap_pipeline(settings: RecapSettings = RecapSettings()) -> Pipeline:
+    """One talk → `TalkRecap`. Inputs: see `pipeline_inputs`."""
+    pipeline = Pipeline()
+    _add_theme_components(pipeline, settings)
+    pipeline.add_component("builder", RecapBuilder(overview_words=settings.overview_words, parameters=asdict(settings)))
+    _connect_builder(pipeline)
+    return pipeline
+
+
+def build_digest_pipeline(settings: RecapSettings = RecapSettings()) -> Pipeline:
+    """Several talks of an event → `EventDigest` (themes shared across talks first)."""
+    pipeline = Pipeline()
+    _add_theme_components(pipeline, settings)
+    pipeline.add_component(
+        "builder", DigestBuilder(overview_words=settings.overview_words, parameters=asdict(settings))
+    )
+    _connect_builder(pipeline)
+    return pipeline
+
+
+def pipeline_inputs(transcripts: list[Transcript], themes: int | None) -> dict[str, dict[str, Any]]:
+    return {
+        "splitter": {"transcripts": transcripts},
+        "segmenter": {"transcripts": transcripts, "theme_count": themes},
+        "quote_verifier": {"transcripts": transcripts},
+        "citation_checker": {"transcripts": transcripts},
+        "builder": {"transcripts": transcripts, "theme_count": themes},
+    }
+
+
+def join_names(names: list[str]) -> str:
+    if len(names) <= 2:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def talk_intro(talk: Talk, themes: list[Theme]) -> str:
+    """The overview's first sentence: who spoke, at what event, when, and the themes."""
+    where = f" at {talk.event}" if talk.event else ""
+    when = f" on {talk.date.day} {talk.date:%B %Y}" if talk.date else ""
+    titles = [t.title for t in themes if t.title]
+    topics = join_names([t[:1].lower() + t[1:] if t[1:2].islower() else t for t in titles]) or "one theme"
+    if talk.speakers:
+        titled = f"In “{talk.title}”{where}{when}, " if talk.title else f"In this talk{where}{when}, "
+        verb = "covers" if len(talk.speakers) == 1 else "cover"
+        return f"{titled}{join_names(talk.speakers)} {verb} {topics}."
+    subject = f"“{talk.title}”" if talk.title else "This talk"
+    return f"{subject}{where}{when} covers {topics}."
+
+
+def extractive_overview(intro: str, themes: list[Theme], scores: list[list[float]] | None, max_words: int) -> str:
+    """The intro, then the best takeaway of each theme in order while the word budget lasts (at least one)."""
+    parts = [intro] if intro else []
+    used = len(intro.split())
+    for number, theme in enumerate(themes):
+        if not theme.takeaways:
+            continue
+        theme_scores = scores[number] if scores and number < len(scores) else []
+        best = max(range(len(theme.takeaways)), key=lambda i: theme_scores[i] if i < len(theme_scores) else -i)
+        sentence = theme.takeaways[best].text
+        size = len(sentence.split())
+        if used + size > max_words and len(parts) > (1 if intro else 0):
+            break
+        parts.append(sentence)
+        used += size
+    return " ".join(parts)
+
+
+@component
+class RecapBuilder:
+    """Assembles the `TalkRecap`: talk metadata, overview, themes, key quotes, generation info, grounding."""
+
+    def __init__(self, overview_words: int = 120, parameters: dict[str, Any] | None = None) -> None:
+        """:param overview_words: word budget of the overview paragraph (it always holds the intro sentence and
+        at least one takeaway)."""
+        self.overview_words = overview_words
+        self.parameters = dict(parameters or {})
+
+    @component.output_types(recap=TalkRecap)
+    def run(
+        self,
+        transcripts: list[Transcript],
+        themes: list[Theme],
+        key_quotes: list[Quote],
+        quote_report: GroundingReport,
+        citation_report: GroundingReport,
+        takeaway_scores: list[list[float]] | None = None,
+        theme_count: int | None = None,
+    ) -> dict[str, Any]:
+        talk = transcripts[0].talk
+        overview = extractive_overview(talk_intro(talk, themes), themes, takeaway_scores, self.overview_words)
+        recap = TalkRecap(
+            talk=talk,
+            overview=overview,
+            themes=themes,
+            key_quotes=key_quotes,
+            generation=_generation(self.parameters, theme_count),
+            grounding=merge_reports(quote_report, citation_report),
+        )
+        return {"recap": recap}
+
+
+@component
+class DigestBuilder:
+    """Assembles the `EventDigest`: themes shared by most talks first, and an overview naming them."""
+
+    def __init__(self, overview_words: int = 120, parameters: dict[str, Any] | None = None) -> None:
+        self.overview_words = overview_words
+        self.parameters = dict(parameters or {})
+
+    @component.output_types(digest=EventDigest)
+    def run(
+        self,
+        transcripts: list[Transcript],
+        themes: list[Theme],
+        key_quotes: list[Quote],
+        quote_report: GroundingReport,
+        citation_report: GroundingReport,
+        takeaway_scores: list[list[float]] | None = None,
+        theme_count: int | None = None,
+    ) -> dict[str, Any]:
+        talks = [t.talk for t in transcripts]
+        order = sorted(range(len(themes)), key=lambda n: (-len(themes[n].talk_ids), n))
+        ordered = [themes[n] for n in order]
+        scores = (
+            [takeaway_scores[n] for n in order] if takeaway_scores and len(takeaway_scores) == len(themes) else None
+        )
+        event = talks[0].event or "the event"
+        shared = [t for t in ordered if len(t.talk_ids) > 1]
+        intro = f"{event} brought together {len(talks)} talks by {join_names(_speakers(talks))}."
+        if shared:
+            intro += " Themes shared across talks: " + join_names([t.title for t in shared]) + "."
+        digest = EventDigest(
+            event=event,
+            talks=talks,
+            overview=extractive_overview(intro, ordered, scores, self.overview_words),
+            themes=ordered,
+            generation=_generation(self.parameters, theme_count),
+            grounding=merge_reports(quote_report, citation_report),
+        )
+        return {"digest": digest}
+
+
+def _speakers(talks: list[Talk]) -> list[str]:
+    return list(dict.fromkeys(name for talk in talks for name in talk.speakers)) or ["several speakers"]
+
+
+def _generation(parameters: dict[str, Any], theme_count: int | None) -> GenerationInfo:
+    values = {k: v for k, v in parameters.items() if isinstance(v, str | int | float | bool) or v is None}
+    return GenerationInfo(
+        method="extractive", model=parameters.get("model"), parameters={**values, "themes": theme_count}
+    )
+
+
+class Recapper:
+    """Recaps talks of a workspace, and digests its events. The embedding model loads once, in `warm_up`."""
+
+    def __init__(self, workspace: Workspace, settings: RecapSettings = RecapSettings()) -> None:
+        self.workspace = workspace
+        self.settings = settings
+        self.pipeline = build_recap_pipeline(settings)
+        self.digest_pipeline = build_digest_pipeline(settings)
+        self._warm = False
+
+    def warm_up(self) -> None:
+        if not self._warm:
+            self.pipeline.warm_up()
+            self.digest_pipeline.warm_up()
+            self._warm = True
+
+    def recap(self, talk_id: str, themes: int | None = None) -> TalkRecap:
+        """The recap of one talk of the workspace (`WorkspaceError` when there is no such talk)."""
+        return self.recap_transcript(self.workspace.load_transcript(talk_id), themes)
+
+    def recap_transcript(self, transcript: Transcript, themes: int | None = None) -> TalkRecap:
+        _check_count(themes)
+        if not any(segment.text.strip() for segment in transcript.segments):
+            raise EmptyTalkError(f"talk '{transcript.talk.id}' has no transcript text to recap")
+        self.warm_up()
+        started = time.perf_counter()
+        recap: TalkRecap = self.pipeline.run(pipeline_inputs([transcript], themes))["builder"]["recap"]
+        recap.generation.seconds = round(time.perf_counter() - started, 3)
+        return recap
+
+    def events(self) -> list[str]:
+        return sorted({t.talk.event for t in self.workspace.transcripts() if t.talk.event})
+
+    def event_digest(self, event_name: str, themes: int | None = None) -> EventDigest:
+        """The digest of every talk of an event (matched case-insensitively); empty talks are left out."""
+        _check_count(themes)
+        transcripts = [
+            t for t in self.workspace.transcripts() if t.talk.event and t.talk.event.lower() == event_name.lower()
+        ]
+        transcripts.sort(key=lambda t: (t.talk.date is None, t.talk.date or 0, t.talk.id))
+        if not transcripts:
+            known = ", ".join(self.events()) or "none"
+            raise RecapError(f"no talks of event '{event_name}' in workspace {self.workspace.root} (events: {known})")
+        spoken = [t for t in transcripts if any(s.text.strip() for s in t.segments)]
+        event = transcripts[0].talk.event
+        if not spoken:
+            raise EmptyTalkError(f"the talks of event '{event}' have no transcript text to digest")
+        self.warm_up()
+        started = time.perf_counter()
+        digest: EventDigest = self.digest_pipeline.run(pipeline_inputs(spoken, themes))["builder"]["digest"]
+        digest.generation.seconds = round(time.perf_counter() - started, 3)
+        skipped = [t.talk.id for t in transcripts if t not in spoken]
+        if skipped:
+            digest.grounding.fallbacks.append(f"left out talks without text: {', '.join(skipped)}")
+            digest.talks = [t.talk for t in transcripts]
+        return digest
+
+
+def _check_count(themes: int | None) -> None:
+    if themes is not None and themes < 1:
+        raise RecapError(f"the number of themes must be at least 1 (got {themes})")
