@@ -25,3 +25,47 @@ def split_sentences(text: str, max_words: int = 40) -> list[str]:
             size = -(-len(tokens) // parts)
             pieces.extend(" ".join(tokens[i : i + size]) for i in range(0, len(tokens), size))
     return pieces
+
+
+_FILLER_SOUNDS = re.compile(r"(?:^|(?<=[\s,.;:!?]))(?:um+|uh+|erm+|ah+|hmm+|mm+|mhm)(?:[,.]|(?=\s|$))", re.I)
+_COMMA_FILLERS = re.compile(r",?\s*\b(?:you know|i mean|you see)\b(?:,|(?=\s*[.!?]|\s*$))", re.I)
+_LEADING_FILLERS = re.compile(r"^(?:you know|i mean|like),\s*", re.I)
+_LIKE_FILLER = re.compile(r",\s*(?:like|sort of|kind of),", re.I)
+_LIKE_BEFORE_COMMA = re.compile(r"(?<=\s)like,\s+(?!\w+ing\b)", re.I)
+_HEDGES = re.compile(r"(?<!\ba )(?<!\bthe )(?<!\bthat )(?<!\bthis )(?<!\bwhat )(?<!\bsome )\b(?:sort|kind) of\s+", re.I)
+_REPEATS = re.compile(r"(?<![\w'’])(\w+(?:['’]\w+)?(?:\s+\w+)?)(?:,?\s+\1(?![\w'’]))+", re.I)
+_LEADING_WORDS = re.compile(
+    r"^(?:(?:and|so|but|okay|ok|now|well|oh|right|yeah|yes|also|then|anyway|one|two|three|four|five|first|second|"
+    r"third|fourth|fifth|firstly|secondly|lastly|finally)\b[,]?\s+)+",
+    re.I,
+)
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+_DOUBLE_PUNCT = re.compile(r"([,;:])\s*[,;:]+")
+_LABEL = re.compile(r"^(?:>>\s*)?[A-ZÀ-Þ][A-ZÀ-Þ.'\- ]{1,40}:\s+")
+
+
+def clean_sentence(text: str) -> str:
+    """A spoken sentence as written prose: no speaker label, fillers ("um", "you know", "like," "I mean",
+    "sort of"), repeated words or leading "and/so/okay"; capitalised, ending in punctuation."""
+    text = _LABEL.sub("", " ".join(text.split()))
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _FILLER_SOUNDS.sub(" ", text)
+    text = _COMMA_FILLERS.sub("", text)
+    text = _LIKE_FILLER.sub("", text)
+    text = _LIKE_BEFORE_COMMA.sub("", text)
+    text = _HEDGES.sub("", text)
+    text = _LEADING_FILLERS.sub("", text.strip(" ,"))
+    for _ in range(2):
+        text = _REPEATS.sub(r"\1", text)
+    text = " ".join(text.split())
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _DOUBLE_PUNCT.sub(r"\1", text)
+    text = _LEADING_WORDS.sub("", text).strip(" ,;:-")
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    if text[-1] in ",;:-":
+        text = text[:-1].rstrip()
+    if text[-1] not in ".!?\"'”":
+        text += "."
+    return text

@@ -6,9 +6,8 @@ from typing import Any
 
 from haystack import component
 
-from pipeline.components.takeaways import clean_sentence
 from pipeline.models import Answer, AnswerSentence, Passage
-from pipeline.text import split_sentences, words
+from pipeline.text import clean_sentence, split_sentences, words
 
 
 @component

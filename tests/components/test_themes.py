@@ -16,11 +16,12 @@ from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.components.keyphrases import KeyphraseTitler, extract_candidates
 from pipeline.components.quotes import QuoteVerifier, normalise
 from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter, dp_segmentations, merge_blocks
-from pipeline.components.takeaways import TakeawayExtractor, clean_sentence
+from pipeline.components.takeaways import TakeawayExtractor
 from pipeline.components.themes import QuotePicker, QuotePlacer
 from pipeline.embedding import document_embedder
 from pipeline.models import Theme, Transcript
 from pipeline.sources.files import load_file
+from pipeline.text import clean_sentence
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 FILLERS = re.compile(r"\b(?:um|uh|you know|i mean|sort of|kind of)\b", re.I)
