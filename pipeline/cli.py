@@ -441,5 +441,72 @@ def recap(
     console.print(f"wrote {out}")
 
 
+@app.command()
+def batch(
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="Manifest: CSV (header row), JSON Lines or YAML, one talk per row: `source` (a file relative to the manifest, or a YouTube URL/id) and optional id, title, speakers, event, date, language, translate, more metadata."
+        ),
+    ],
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, max=32, help="Talks processed at once (each worker gets its share of the CPUs)."
+        ),
+    ] = 1,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="Process talks that failed in an earlier run again (otherwise they are skipped)."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for each talk's recap (ID.json) and Markdown draft (ID.md); default: WORKSPACE/recaps.",
+        ),
+    ] = None,
+    language: Annotated[
+        str, typer.Option(help="YouTube caption languages in priority order, e.g. de,en (a row's `language` wins).")
+    ] = "en",
+    translate: Annotated[
+        str | None,
+        typer.Option(
+            help="Translate YouTube captions to this language when none of --language exist (a row's `translate` wins)."
+        ),
+    ] = None,
+    proxy: Annotated[
+        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube [env: TALKS_PROXY].")
+    ] = None,
+    refresh: Annotated[
+        bool, typer.Option(help="Process every talk again, done ones too, and fetch YouTube captions again.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Batch-process a conference from a manifest, with progress. Run it again to resume where it stopped."""
+    from pipeline.batch import BatchError, print_report, run_batch
+
+    try:
+        report = run_batch(
+            manifest,
+            open_workspace(workspace),
+            jobs=jobs,
+            retry_failed=retry_failed,
+            out_dir=out,
+            languages=language,
+            translate=translate,
+            proxy=proxy,
+            refresh=refresh,
+            console=errors,
+        )
+    except BatchError as error:
+        raise fail(str(error)) from None
+    print_report(report, console)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
 if __name__ == "__main__":
     app()
