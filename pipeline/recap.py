@@ -136,18 +136,36 @@ def join_names(names: list[str]) -> str:
     return ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
+NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+TALK_KINDS = ("panel", "lightning talk", "fireside chat", "keynote", "workshop", "interview", "talk")
+
+
 def talk_intro(talk: Talk, themes: list[Theme]) -> str:
-    """The overview's first sentence: who spoke, at what event, when, and the themes."""
+    """The overview's first sentence: which talk, where and when, who spoke, and the themes, e.g. "In the panel
+    “Running Remote Engineering Teams” at X on 14 May 2026, A, B and C cover four themes: …"."""
     where = f" at {talk.event}" if talk.event else ""
     when = f" on {talk.date.day} {talk.date:%B %Y}" if talk.date else ""
     titles = [t.title for t in themes if t.title]
-    topics = join_names([t[:1].lower() + t[1:] if t[1:2].islower() else t for t in titles]) or "one theme"
-    if talk.speakers:
-        titled = f"In “{talk.title}”{where}{when}, " if talk.title else f"In this talk{where}{when}, "
+    topics = join_names([t[:1].lower() + t[1:] if t[1:2].islower() or len(t) == 1 else t for t in titles])
+    if len(titles) > 1:
+        count = NUMBER_WORDS[len(titles)] if len(titles) < len(NUMBER_WORDS) else str(len(titles))
+        topics = f"{count} themes: {topics}"
+    subject = "this talk"
+    if talk.title:
+        kind, _, rest = talk.title.partition(":")
+        subject = (
+            f"the {kind.strip().lower()} “{rest.strip()}”"
+            if rest.strip() and kind.strip().lower() in TALK_KINDS
+            else f"“{talk.title}”"
+        )
+    if not talk.speakers:
+        return f"{subject[:1].upper()}{subject[1:]}{where}{when} covers {topics or 'one theme'}."
+    speakers = join_names(talk.speakers)
+    if len(titles) == 1:
+        verb = "talks about" if len(talk.speakers) == 1 else "talk about"
+    else:
         verb = "covers" if len(talk.speakers) == 1 else "cover"
-        return f"{titled}{join_names(talk.speakers)} {verb} {topics}."
-    subject = f"“{talk.title}”" if talk.title else "This talk"
-    return f"{subject}{where}{when} covers {topics}."
+    return f"In {subject}{where}{when}, {speakers} {verb} {topics or 'one theme'}."
 
 
 def extractive_overview(intro: str, themes: list[Theme], scores: list[list[float]] | None, max_words: int) -> str:

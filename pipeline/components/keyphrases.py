@@ -1,5 +1,15 @@
-"""Keyphrase titles and keywords for themes: n-gram candidates ranked by embedding similarity to the theme and
-class-based TF-IDF across the themes (so titles tell themes apart), picked for diversity by MMR."""
+"""Keyphrase titles and keywords for themes.
+
+Keywords: n-gram candidates ranked by embedding similarity to the theme and class-based TF-IDF across the themes
+(so they tell themes apart), picked for diversity by MMR.
+
+Titles: phrases a writer could keep as a section heading, taken verbatim from the talk. Candidates are the
+theme's n-grams, grammatical patterns from the talk's sentences (gerund phrases such as "writing things down",
+"when to scale", "from side project to company") and the parts of the talk's own title ("Open Source",
+"Bootstrapping"). Each is scored by the class-based TF-IDF of its content words' stems in the theme (so
+"scale", "scaling" and "scaled" count together, and a word the whole talk uses names no theme), with a bonus for
+patterns and title parts, a penalty for generic nouns ("customers", "people"), and the embedding similarity to
+the theme. Titles are then given out best first, so that no two themes share one."""
 
 from __future__ import annotations
 
@@ -48,6 +58,197 @@ CONNECTORS = frozenset({"of", "for", "without", "as", "with", "in", "on", "a", "
 FILLER_PHRASES = ("you know", "kind of", "sort of", "i mean", "a lot", "you see")
 _CHUNK_BREAK = re.compile(r"[,;:!?()\"“”…—–\[\]]|\.(?!\d)|\s-\s")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*(?:\.\d+)?")
+# Nouns too general to name a theme on their own ("Customers"); fine inside a longer title.
+GENERIC_WORDS = word_set(
+    """
+    customer customers people person company companies team teams thing things product products tool tools user
+    users money business world stuff project projects version versions feature features everyone life pay paying
+    paid
+    """
+)
+# Words ending in -ing that are not gerunds, or too vague to open a title ("going", "thinking").
+NOT_GERUNDS = word_set(
+    """
+    thing something nothing anything everything morning evening during bring string king ring spring sing wing
+    ceiling interesting amazing boring exciting willing going doing thinking talking trying looking coming getting
+    having telling asking wondering saying happening according including following
+    """
+)
+BE_FORMS = word_set("am are was were be been we're they're you're i'm it's that's he's she's")
+# Small words a gerund phrase may hold or end on ("writing things down", "keeping a team aligned", "saying no").
+DETERMINERS = word_set("a an the your our their my its this that every")
+PARTICLES = word_set("down up out off no yes back together")
+CLAUSE_WORDS = word_set("and but so because is was are were when if which")
+FILLER_WORDS = word_set(
+    "um umm uh uhh erm er ah hmm mm mhm oh okay ok yeah yep like really actually basically honestly"
+)
+# Verbs that can carry a theme ("writing things down", "hiring"): stop words for keyphrases, not for stems.
+THEME_VERBS = word_set("write wrote written read paid spent built bought grew grown")
+STEM_STOP_WORDS = STOP_WORDS - THEME_VERBS
+IRREGULAR_STEMS = {
+    "wrote": "writ",
+    "written": "writ",
+    "paid": "pay",
+    "built": "build",
+    "bought": "buy",
+    "grew": "grow",
+    "grown": "grow",
+    "spent": "spend",
+    "kept": "keep",
+    "ran": "run",
+}
+TITLE_PATTERN_BONUS = 0.1
+TITLE_PART_BONUS = 0.15
+ELSEWHERE_PENALTY = 0.165
+MAX_TITLE_WORDS = 5
+
+
+def stem(word: str) -> str:
+    """A light suffix-stripping stem, so that inflections pool ("scale", "scaling", "scaled" → "scal";
+    "hiring", "hires" → "hir"; "alignment", "aligned" → "align")."""
+    w = word.lower().replace("’", "'").removesuffix("'s")
+    if w in IRREGULAR_STEMS:
+        return IRREGULAR_STEMS[w]
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith("ing") and len(w) > 5:
+        w = _undouble(w[:-3])
+    elif w.endswith("ed") and len(w) > 4:
+        w = _undouble(w[:-2])
+    elif w.endswith(("sses", "xes", "ches", "shes")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if w.endswith("ment") and len(w) > 7:
+        w = w[:-4]
+    if w.endswith("e") and len(w) > 3:
+        w = w[:-1]
+    return w
+
+
+def _undouble(w: str) -> str:
+    return w[:-1] if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lsz" else w
+
+
+def is_content(word: str) -> bool:
+    """Whether a word (no hyphens) carries content: not a stop word or filler, a number or a very short word."""
+    return len(word) > 2 and word.isalpha() and word.lower() not in STEM_STOP_WORDS and stem(word) not in STOP_WORDS
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of the content words of a text."""
+    return [stem(part) for token in _TOKEN.findall(text) for part in token.split("-") if is_content(part)]
+
+
+def stem_tfidf(counts: list[Counter[str]], words: list[int]) -> list[dict[str, float]]:
+    """c-TF-IDF of each stem in each theme: its count in the theme times log(1 + mean theme words / its count in
+    the talk). Generic nouns count a third."""
+    totals: Counter[str] = Counter()
+    for theme_counts in counts:
+        totals.update(theme_counts)
+    average = float(np.mean([max(1, w) for w in words])) if words else 1.0
+    generic = {stem(w) for w in GENERIC_WORDS}
+    return [
+        {
+            key: c * math.log(1 + average / totals[key]) * (0.35 if key in generic else 1.0)
+            for key, c in theme_counts.items()
+        }
+        for theme_counts in counts
+    ]
+
+
+def pattern_phrases(texts: list[str]) -> Counter[str]:
+    """Title-like phrases, verbatim: gerund phrases ("writing things down", "keeping a team aligned", "saying
+    no"), "when/how/why to X" ("when to scale") and "from X to Y" ("from side project to company")."""
+    found: Counter[str] = Counter()
+    for text in texts:
+        for chunk in _CHUNK_BREAK.split(text):
+            tokens = _TOKEN.findall(chunk)
+            lows = [t.lower().replace("’", "'") for t in tokens]
+            for i, low in enumerate(lows):
+                if _is_gerund(low) and (i == 0 or lows[i - 1] not in BE_FORMS):
+                    found.update(_continuations(tokens, i, i + 1))
+                elif low in {"when", "how", "why"} and lows[i + 1 : i + 2] == ["to"] and i + 2 < len(tokens):
+                    verb = lows[i + 2]
+                    if verb.isalpha() and verb not in ENGLISH_STOP_WORDS and verb not in {"be", "do", "get", "go"}:
+                        found.update(_continuations(tokens, i, i + 2, extra=1))
+                        found.update(_continuations(tokens, i, i + 3))
+                elif low == "from":
+                    found.update(_from_to(tokens, lows, i))
+    return found
+
+
+def _is_gerund(low: str) -> bool:
+    return len(low) >= 6 and low.endswith("ing") and low.isalpha() and low not in NOT_GERUNDS
+
+
+def _continuations(tokens: list[str], first: int, start: int, extra: int = 4) -> list[str]:
+    """Phrases tokens[first:j] for j after `start`, over small words, content words and participles, each
+    ending on a content word, a particle or a participle."""
+    phrases = []
+    for j in range(start, min(len(tokens), start + extra)):
+        low = tokens[j].lower().replace("’", "'")
+        participle = low.endswith("ed") and low.isalpha() and len(low) > 4
+        noun = low.isalpha() and low not in ENGLISH_STOP_WORDS and low not in FILLER_WORDS
+        if not (noun or low in CONNECTORS or low in DETERMINERS or low in PARTICLES):
+            break
+        following = tokens[j + 1].lower() if j + 1 < len(tokens) else ""
+        if (noun or low in PARTICLES or participle) and (not following or following in CLAUSE_WORDS):
+            phrases.append(" ".join(tokens[first : j + 1]))  # a whole clause, not "putting the docs [next to]"
+    return phrases
+
+
+def _from_to(tokens: list[str], lows: list[str], i: int) -> list[str]:
+    for k in range(i + 2, min(len(tokens), i + 4)):
+        if lows[k] == "to":
+            if all(_is_edge_word(t) for t in tokens[i + 1 : k]) and k + 1 < len(tokens):
+                return [" ".join(tokens[i : k + 2])] if _is_edge_word(tokens[k + 1]) else []
+            return []
+    return []
+
+
+def title_parts(title: str) -> list[str]:
+    """A talk title's parts ("From Side Project to Company: Open Source, Bootstrapping, and Staying Aligned" →
+    "From Side Project to Company", "Open Source", "Bootstrapping", "Staying Aligned")."""
+    parts = []
+    for piece in re.split(r"[:;,–—|]", title):
+        piece = re.sub(r"^\s*(?:and|&)\s+", "", piece.strip())
+        parts.extend(p.strip() for p in re.split(r"\s+(?:and|&)\s+", piece) if p.strip())
+    return parts
+
+
+def case_map(texts: list[str]) -> dict[str, str]:
+    """How the talk writes each word inside a sentence: its capitalised form for names ("Apache", "Friday"),
+    else lower case. Words only seen at the start of a sentence are taken as lower case."""
+    forms: dict[str, Counter[str]] = defaultdict(Counter)
+    for text in texts:
+        for chunk in re.split(r"(?<=[.!?])\s+", text):
+            for token in _TOKEN.findall(chunk)[1:]:
+                forms[token.lower()][token] += 1
+    out = {}
+    for low, seen in forms.items():
+        capital = sum(n for form, n in seen.items() if form[:1].isupper())
+        if capital > seen[low]:
+            out[low] = max(seen.items(), key=lambda item: item[1])[0]
+    return out
+
+
+def title_case(phrase: str, names: dict[str, str]) -> str:
+    """Lower case except names and acronyms, first letter capitalised ("Open Source" → "Open source")."""
+    words = []
+    for word in phrase.split():
+        low = word.lower()
+        if word == "I" or sum(ch.isupper() for ch in word) > 1 or low in names:
+            words.append(names.get(low, word))
+        else:
+            words.append(low)
+    return as_title(" ".join(words))
+
+
+def stem_key(phrase: str) -> tuple[str, ...]:
+    return tuple(stem(part) for part in phrase.replace("-", " ").split())
 
 
 @dataclass
@@ -183,6 +384,10 @@ def _length_bonus(key: tuple[str, ...]) -> float:
     return 1 + 0.5 * min(len(key) - 1, 2)
 
 
+def _overlap(a: frozenset[str], b: frozenset[str]) -> bool:
+    return a <= b or b <= a
+
+
 def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Whether one phrase's content words are all in the other's."""
     sa, sb = set(a) - CONNECTORS, set(b) - CONNECTORS
@@ -200,6 +405,8 @@ class KeyphraseTitler:
         candidates: int = 30,
         diversity: float = 0.5,
         similarity_weight: float = 0.5,
+        title_candidates: int = 12,
+        title_similarity_weight: float = 1.0,
     ) -> None:
         """
         :param keywords: keywords per theme (the title is one of them).
@@ -207,6 +414,8 @@ class KeyphraseTitler:
         :param candidates: phrases per theme, by c-TF-IDF, that are embedded and ranked.
         :param diversity: MMR trade-off between score (0) and novelty (1).
         :param similarity_weight: weight of embedding similarity against normalised c-TF-IDF in the score.
+        :param title_candidates: title candidates per theme, by lexical score, that are embedded and ranked.
+        :param title_similarity_weight: weight of embedding similarity added to a title candidate's lexical score.
         """
         if keywords < 1 or max_words < 1 or candidates < 1:
             raise ValueError("keywords, max_words and candidates must be at least 1")
@@ -215,6 +424,8 @@ class KeyphraseTitler:
         self.candidates = candidates
         self.diversity = diversity
         self.similarity_weight = similarity_weight
+        self.title_candidates = title_candidates
+        self.title_similarity_weight = title_similarity_weight
         self._embedder = None
         self._names: set[str] = set()
 
@@ -247,18 +458,102 @@ class KeyphraseTitler:
             direction = _direction(by_theme[t], talk_means)
             ranked.append(self._rank(direction, per_theme[t], tfidf[t], pools[t], vectors[offset : offset + size]))
             offset += size
-        used: list[tuple[str, ...]] = []
-        out = []
-        for theme, keywords in zip(themes, ranked, strict=True):
-            title = self._title(keywords, used)
-            if title:
-                used.append(phrase_key(title))
-            out.append(
-                theme.model_copy(
-                    update={"title": as_title(title) if title else "", "keywords": [k for k, _ in keywords]}
-                )
-            )
+        titles = self._titles(themes, by_theme, documents, talk_means)
+        out = [
+            theme.model_copy(update={"title": title, "keywords": [k for k, _ in keywords]})
+            for theme, title, keywords in zip(themes, titles, ranked, strict=True)
+        ]
         return {"themes": out}
+
+    def _titles(
+        self,
+        themes: list[Theme],
+        by_theme: dict[int, list[Document]],
+        documents: list[Document],
+        talk_means: dict[str, np.ndarray],
+    ) -> list[str]:
+        """A title per theme: the best-scoring candidate (see the module doc) not overlapping a better one."""
+        texts = [[d.content or "" for d in by_theme[t]] for t in range(len(themes))]
+        stems = stem_tfidf(
+            [Counter(s for text in theme for s in content_stems(text)) for theme in texts],
+            [sum(len(text.split()) for text in theme) for theme in texts],
+        )
+        everywhere = pattern_phrases([d.content or "" for d in documents])
+        parts = Counter(
+            part
+            for title in dict.fromkeys(str(d.meta.get("talk_title") or "") for d in documents)
+            for part in title_parts(title)
+        )
+        names = case_map([d.content or "" for d in documents])
+        options: list[list[tuple[str, float, frozenset[str]]]] = []  # per theme: (surface, lexical score, stems)
+        for t in range(len(themes)):
+            local = extract_candidates(texts[t], self.max_words)
+            surfaces: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+            bonuses: dict[tuple[str, ...], float] = {}
+            for key, seen in local.surfaces.items():
+                if not set(key) & self._names:
+                    for surface, count in seen.items():
+                        surfaces[stem_key(surface)][surface] += count
+            # patterns said elsewhere in the talk ("when to scale" in the agenda) count less than the theme's own
+            for found, bonus in (
+                (pattern_phrases(texts[t]), TITLE_PATTERN_BONUS),
+                (everywhere, TITLE_PATTERN_BONUS - ELSEWHERE_PENALTY),
+                (parts, TITLE_PART_BONUS),
+            ):
+                for surface, count in found.items():
+                    key = stem_key(surface)
+                    if len(key) <= MAX_TITLE_WORDS and not set(surface.lower().split()) & self._names:
+                        surfaces[key][surface] += count
+                        bonuses[key] = max(bonuses.get(key, -1.0), bonus)
+            options.append(self._title_options(surfaces, bonuses, stems[t]))
+        flat = [(t, i) for t in range(len(themes)) for i in range(len(options[t]))]
+        if flat:
+            embedded = self._embedder.run(documents=[Document(content=options[t][i][0]) for t, i in flat])["documents"]
+            vectors = np.asarray([d.embedding for d in embedded], dtype=np.float64)
+        scored: list[tuple[float, int, str, frozenset[str]]] = []
+        for row, (t, i) in enumerate(flat):
+            surface, lexical, keys = options[t][i]
+            similarity = float(vectors[row] @ _direction(by_theme[t], talk_means))
+            scored.append((lexical + self.title_similarity_weight * similarity, t, surface, keys))
+        scored.sort(key=lambda item: (-item[0], item[1], item[2]))
+        titles = [""] * len(themes)
+        taken: list[frozenset[str]] = []
+        for strict in (True, False):
+            for rank, (_, t, surface, keys) in enumerate(scored):
+                if titles[t] or any(_overlap(keys, other) for other in taken):
+                    continue
+                # a phrase that fits another theme better (it, or one holding it, scores higher there) is its title
+                if strict and any(other[1] != t and _overlap(keys, other[3]) for other in scored[:rank]):
+                    continue
+                titles[t] = title_case(surface, names)
+                taken.append(keys)
+        return titles
+
+    def _title_options(
+        self, surfaces: dict[tuple[str, ...], Counter[str]], bonuses: dict[tuple[str, ...], float], scores: dict
+    ) -> list[tuple[str, float, frozenset[str]]]:
+        """The theme's best title candidates by lexical score, as (surface, score, content stems)."""
+        top = max(scores.values(), default=0.0) or 1.0
+        ranked = []
+        for key, seen in surfaces.items():
+            surface = display_form(seen) if bonuses.get(key, 0.0) < TITLE_PART_BONUS else max(seen, key=str.istitle)
+            content = [w for w in surface.replace("-", " ").split() if is_content(w)]
+            if not content or len(surface.split()) > MAX_TITLE_WORDS:
+                continue
+            relevance = [scores.get(stem(w), 0.0) / top for w in content]
+            if min(relevance) <= 0:
+                continue  # a word the theme never uses
+            specific = [r for w, r in zip(content, relevance, strict=True) if w.lower() not in GENERIC_WORDS]
+            if not specific:
+                continue
+            lexical = 0.4 * max(specific) + 0.6 * sum(specific) / len(specific)
+            repeats = sum(seen.values())
+            lexical += bonuses.get(key, 0.0) + 0.05 * min(len(key) - 1, 2) + 0.05 * math.log2(repeats)
+            if len(key) == 1 and bonuses.get(key, 0.0) < TITLE_PART_BONUS:
+                lexical -= 0.25  # one word names a theme less well than a phrase, unless the talk's title uses it
+            ranked.append((surface, lexical, frozenset(stem(w) for w in content)))
+        ranked.sort(key=lambda item: (-item[1], item[0]))
+        return ranked[: self.title_candidates]
 
     def _pool(self, candidates: Candidates, tfidf: dict[tuple[str, ...], float]) -> list[tuple[str, ...]]:
         """The theme's best `candidates` phrases by c-TF-IDF (repeated ones, when there are enough)."""
@@ -290,15 +585,3 @@ class KeyphraseTitler:
             if len(picked) == self.keywords:
                 break
         return [(texts[i], float(scores[i])) for i in picked]
-
-    @staticmethod
-    def _title(keywords: list[tuple[str, float]], used: list[tuple[str, ...]]) -> str:
-        """The best keyword not used by an earlier theme; a multi-word phrase when it scores nearly as well."""
-        free = [(text, score) for text, score in keywords if not any(_overlaps(phrase_key(text), u) for u in used)]
-        if not free:
-            return keywords[0][0] if keywords else ""
-        best_text, best_score = free[0]
-        for text, score in free:
-            if len(phrase_key(text)) >= 2 and score >= 0.7 * best_score:
-                return text
-        return best_text

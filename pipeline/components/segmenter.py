@@ -64,6 +64,7 @@ def _turn_sentences(talk: Talk, turn: list, position: int, max_words: int) -> li
         first_segment, last_segment = turn[first], turn[max(first, last)]
         meta = {
             "talk_id": talk.id,
+            "talk_title": talk.title,
             "position": position + len(documents),
             "first_segment": first_segment.index,
             "last_segment": last_segment.index,
