@@ -23,8 +23,8 @@ from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_emb
 class IndexSettings:
     """How talks are chunked. Chosen on the QMSum retrieval benchmark: see README, "Retrieval"."""
 
-    chunk_words: int = 150
-    chunk_overlap: int = 50
+    chunk_words: int = 165
+    chunk_overlap: int = 55
     model: str = EMBEDDING_MODEL_NAME
 
 

@@ -81,7 +81,7 @@ class TranscriptChunker:
     ("Mm-hmm.", "Yeah.") stay inside the window's segment range but are left out of its text and word count.
     """
 
-    def __init__(self, words: int = 150, overlap: int = 50, skip_backchannels: bool = True) -> None:
+    def __init__(self, words: int = 165, overlap: int = 55, skip_backchannels: bool = True) -> None:
         if words < 10:
             raise ValueError("words must be at least 10")
         if not 0 <= overlap < words:
