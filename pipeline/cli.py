@@ -418,23 +418,26 @@ ThemesOption = Annotated[
 EventOption = Annotated[str | None, typer.Option("--event", help="All talks of this event, instead of one talk.")]
 
 
-def _recapper(workspace: Path | None, generator=None):
-    """The extractive Recapper, or the LLM one when a generator is configured."""
-    from pipeline.recap import Recapper
+def _recap_or_digest(talk: str | None, event: str | None, count: int | None, llm, workspace: Path | None):
+    """A talk's TalkRecap (by the LLM when one is configured) or an event's EventDigest (always extractive)."""
+    from pipeline.generators import GeneratorError
+    from pipeline.recap import RecapError, Recapper
 
+    if (talk is None) == (event is None):
+        raise fail("give either a TALK id or --event NAME")
     space = open_workspace(workspace)
     if not space.talk_ids():
         raise fail(f"no talks in workspace {space.root}: add some with `talks ingest PATH`")
-    if generator is None:
-        return Recapper(space)
-    from pipeline.llm_recap import LLMRecapper
+    try:
+        if event:
+            return Recapper(space).event_digest(event, count)
+        if llm is None:
+            return Recapper(space).recap(talk, count)
+        from pipeline.llm_recap import LLMRecapper
 
-    return LLMRecapper(generator, space)
-
-
-def _one_of(talk: str | None, event: str | None) -> None:
-    if (talk is None) == (event is None):
-        raise fail("give either a TALK id or --event NAME")
+        return LLMRecapper(llm, space).recap(talk, count)
+    except (RecapError, WorkspaceError, GeneratorError) as error:
+        raise fail(str(error)) from None
 
 
 @app.command()
@@ -452,17 +455,10 @@ def themes(
     from pydantic import TypeAdapter
 
     from pipeline.display import print_themes
-    from pipeline.generators import GeneratorError
     from pipeline.models import Theme
-    from pipeline.recap import RecapError
 
-    _one_of(talk, event)
     llm = None if event else _generator(generator, model, base_url, workspace)  # event digests are extractive
-    recapper = _recapper(workspace, llm)
-    try:
-        result = recapper.event_digest(event, count) if event else recapper.recap(talk, count)
-    except (RecapError, WorkspaceError, GeneratorError) as error:
-        raise fail(str(error)) from None
+    result = _recap_or_digest(talk, event, count, llm, workspace)
     if as_json:
         print_json(TypeAdapter(list[Theme]).dump_json(result.themes, indent=2).decode())
     else:
@@ -484,19 +480,12 @@ def recap(
     workspace: WorkspaceOption = None,
 ) -> None:
     """A recap of a talk (or a digest of an event): Markdown draft for writers, or structured JSON."""
-    from pipeline.generators import GeneratorError
-    from pipeline.recap import RecapError
     from pipeline.render import render_digest, render_recap
 
-    _one_of(talk, event)
     if output_format not in ("md", "json"):
         raise fail(f"--format must be md or json, not '{output_format}'")
     llm = None if event else _generator(generator, model, base_url, workspace)  # event digests are extractive
-    recapper = _recapper(workspace, llm)
-    try:
-        result = recapper.event_digest(event, count) if event else recapper.recap(talk, count)
-    except (RecapError, WorkspaceError, GeneratorError) as error:
-        raise fail(str(error)) from None
+    result = _recap_or_digest(talk, event, count, llm, workspace)
     if output_format == "json":
         text = result.model_dump_json(indent=2)
     else:

@@ -109,3 +109,19 @@ def test_list_show_remove(workspace: Path, ingest_run):
     assert not (workspace / "index" / "fireside-chat.npz").exists()
     missing = talks(workspace, "show", "fireside-chat")
     assert missing.returncode == 1 and "no talk 'fireside-chat'" in missing.stderr
+
+
+def test_recap_and_themes_commands(workspace: Path, ingest_run, tmp_path: Path):
+    draft = tmp_path / "recap.md"
+    result = talks(workspace, "recap", "founder-talk", "--out", str(draft))
+    assert result.returncode == 0, result.stderr
+    markdown = draft.read_text()
+    assert markdown.startswith("# From Side Project to Company")
+    assert markdown.count("\n## ") >= 3
+    assert "https://www.youtube.com/watch?v=dW7fT3kQm2A&t=" in markdown
+    themes = talks(workspace, "themes", "panel-remote-teams", "--json")
+    assert themes.returncode == 0, themes.stderr
+    parsed = json.loads(themes.stdout)
+    assert parsed and all(theme["title"] and theme["spans"] for theme in parsed)
+    neither = talks(workspace, "recap")
+    assert neither.returncode == 1 and "give either a TALK id or --event NAME" in neither.stderr
