@@ -21,7 +21,7 @@ class Searcher:
         self.settings = settings
         self.store = WorkspaceIndex(workspace.index_dir).document_store()
         self.pipeline = build_query_pipeline(self.store, settings)
-        metas = [doc.meta for doc in self.store.storage.values()]
+        metas = [doc.meta for doc in self.store.filter_documents()]
         self.talk_ids = sorted({meta["talk_id"] for meta in metas})
         self.events = sorted({meta["event"] for meta in metas if meta.get("event")})
         self.speakers = sorted({meta["speaker"] for meta in metas if meta.get("speaker")})
