@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import date
@@ -40,6 +41,20 @@ ModelOption = Annotated[
     str | None,
     typer.Option(
         "--model", help="llama-cpp: a GGUF path or installed name (see `talks models list`); openai: the model name."
+    ),
+]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Chunk store: memory (default, files in the workspace), pgvector or qdrant [env: TALKS_STORE; or talks.toml].",
+    ),
+]
+StoreUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store-url",
+        help="pgvector: PostgreSQL connection string; qdrant: server URL (default: WORKSPACE/qdrant) [env: TALKS_STORE_URL].",
     ),
 ]
 BaseUrlOption = Annotated[
@@ -84,6 +99,29 @@ def open_workspace(path: Path | None) -> Workspace:
     return Workspace(resolve_workspace(path))
 
 
+def _store_config(kind: str | None, url: str | None, space: Workspace):
+    """The chosen chunk store's settings: flags > environment > `[store]` in talks.toml > user config."""
+    from pipeline.stores import StoreConfig, StoreError
+
+    try:
+        return StoreConfig.resolve(kind=kind, url=url, workspace=space.root)
+    except StoreError as error:
+        raise fail(str(error)) from None
+
+
+@contextlib.contextmanager
+def _open_store(kind: str | None, url: str | None, space: Workspace):
+    """The chosen chunk store, opened and checked; an unreachable or misconfigured store is a one-line error."""
+    from pipeline.stores import StoreError, open_store
+
+    try:
+        with open_store(_store_config(kind, url, space), space.root) as chunk_store:
+            chunk_store.talk_ids()
+            yield chunk_store
+    except StoreError as error:
+        raise fail(str(error)) from None
+
+
 def print_json(text: str) -> None:
     sys.stdout.write(text + "\n")
 
@@ -113,6 +151,8 @@ def ingest(
     ] = None,
     refresh: Annotated[bool, typer.Option(help="Fetch YouTube transcripts again even when cached.")] = False,
     workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
 ) -> None:
     """Ingest transcripts: read, clean, chunk, embed and index them. Re-ingesting a talk replaces it."""
     from pipeline.ingest import Failure, Ingestor
@@ -141,7 +181,9 @@ def ingest(
         )
     except SourceError as error:
         raise fail(str(error)) from None
-    ingestor = Ingestor(space)
+    with _open_store(store, store_url, space):
+        pass  # a store that cannot be reached fails here, once, not for every talk
+    ingestor = Ingestor(space, store=_store_config(store, store_url, space))
     failures: list[Failure] = []
     with _progress() as progress:
         task = progress.add_task("loading model", total=len(items))
@@ -192,10 +234,15 @@ def _progress() -> Progress:
 
 
 @app.command("list")
-def list_talks(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def list_talks(
+    workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """List the ingested talks and whether each one's index is up to date."""
     from pipeline.display import talks_table
-    from pipeline.stores import WorkspaceIndex, index_status
+    from pipeline.stores import index_status
 
     space = open_workspace(workspace)
     try:
@@ -208,8 +255,9 @@ def list_talks(workspace: WorkspaceOption = None, as_json: JsonOption = False) -
     if not transcripts:
         console.print(f"No talks in {space.root} yet: add some with `talks ingest PATH`.")
         return
-    index = WorkspaceIndex(space.index_dir)
-    console.print(talks_table(transcripts, {t.talk.id: index_status(index, t) for t in transcripts}))
+    with _open_store(store, store_url, space) as index:
+        statuses = {t.talk.id: index_status(index, t) for t in transcripts}
+    console.print(talks_table(transcripts, statuses))
 
 
 @app.command()
@@ -232,14 +280,26 @@ def show(
 
 
 @app.command()
-def remove(talk: Annotated[str, typer.Argument(help="Talk id.")], workspace: WorkspaceOption = None) -> None:
-    """Remove a talk (its transcript and index entry) from the workspace."""
+def remove(
+    talk: Annotated[str, typer.Argument(help="Talk id.")],
+    workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
+) -> None:
+    """Remove a talk (its transcript and its chunks in the store) from the workspace."""
     from pipeline.ingest import remove_talk
+    from pipeline.stores import StoreError
 
     space = open_workspace(workspace)
-    if not space.has_talk(talk):
+    config = _store_config(store, store_url, space)
+    with _open_store(store, store_url, space) as chunk_store:
+        known = space.has_talk(talk) or chunk_store.header(talk) is not None
+    if not known:
         raise fail(f"no talk '{talk}' in workspace {space.root}")
-    remove_talk(space, talk)
+    try:
+        remove_talk(space, talk, config)
+    except StoreError as error:
+        raise fail(str(error)) from None
     console.print(f"removed {talk}")
 
 
@@ -250,23 +310,25 @@ def reindex(
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Rebuild every talk's index.")] = False,
     workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
 ) -> None:
     """Rebuild index entries from the stored transcripts (the source of truth)."""
     from pipeline.ingest import Ingestor
-    from pipeline.stores import WorkspaceIndex, index_status
+    from pipeline.stores import index_status
 
     space = open_workspace(workspace)
-    index = WorkspaceIndex(space.index_dir)
     try:
         chosen = [space.load_transcript(t) for t in talks] if talks else space.transcripts()
     except WorkspaceError as error:
         raise fail(str(error)) from None
     if not talks and not everything:
-        chosen = [t for t in chosen if index_status(index, t) != "indexed"]
+        with _open_store(store, store_url, space) as index:
+            chosen = [t for t in chosen if index_status(index, t) != "indexed"]
     if not chosen:
         console.print("Every talk's index is up to date.")
         return
-    ingestor = Ingestor(space)
+    ingestor = Ingestor(space, store=_store_config(store, store_url, space))
     ingestor.warm_up()
     for transcript in chosen:
         result = ingestor.ingest(transcript)
@@ -294,11 +356,14 @@ def ask(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question across all talks: a short answer citing [n] passages, and the passages with timestamps."""
     from pipeline.display import print_answer
     from pipeline.query import QueryError, Searcher
+    from pipeline.stores import StoreError
 
     if (question is None) == (questions is None):
         raise fail("give either a QUESTION or --questions FILE")
@@ -308,11 +373,12 @@ def ask(
         else [{"question": question, "talk": talk, "event": event, "speaker": speaker}]
     )
     space = open_workspace(workspace)
-    if not space.talk_ids():
-        raise fail(f"no talks in workspace {space.root}: add some with `talks ingest PATH`")
+    config = _store_config(store, store_url, space)
     try:
-        searcher = Searcher(space)
-    except WorkspaceError as error:
+        searcher = Searcher(space, store=config)
+        if not searcher.talk_ids:
+            raise fail(f"no talks in {searcher.store.describe()}: add some with `talks ingest PATH`")
+    except (WorkspaceError, StoreError) as error:
         raise fail(str(error)) from None
     searcher.warm_up()
     llm = _generator(generator, model, base_url, workspace)
@@ -393,23 +459,77 @@ def schema(
     print_json(json.dumps(schemas if model == "all" else schemas[model], indent=2))
 
 
+@app.command()
+def migrate(
+    to: Annotated[str, typer.Option("--to", help="The target store: memory, pgvector or qdrant.")],
+    to_url: Annotated[
+        str | None, typer.Option("--to-url", help="pgvector: connection string; qdrant: server URL.")
+    ] = None,
+    to_path: Annotated[
+        str | None, typer.Option("--to-path", help="qdrant: a local folder (default WORKSPACE/qdrant).")
+    ] = None,
+    talk: Annotated[list[str] | None, typer.Option("--talk", help="Only this talk (repeat for several).")] = None,
+    workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
+) -> None:
+    """Copy talks from the current store (--store, default memory) into another, without re-embedding, and verify."""
+    from pydantic import ValidationError
+
+    from pipeline.migrate import migrate as copy_talks
+    from pipeline.stores import StoreConfig, StoreError, open_store
+
+    space = open_workspace(workspace)
+    try:
+        target_config = StoreConfig(kind=to, url=to_url, path=to_path)  # type: ignore[arg-type]
+    except ValidationError:
+        raise fail(f"unknown store '{to}' (choose memory, pgvector or qdrant)") from None
+    if to == "pgvector" and not to_url:
+        raise fail("--to pgvector needs --to-url with a PostgreSQL connection string")
+    source_config = _store_config(store, store_url, space)
+    if source_config == target_config:
+        raise fail("the source and the target are the same store")
+
+    def report(result) -> None:
+        mark = "[green]✓[/green]" if result.ok else "[red]✗[/red]"
+        problem = f": {result.problem}" if result.problem else ""
+        console.print(f"{mark} {result.talk_id}: {result.chunks} chunks{problem}", highlight=False)
+
+    with _open_store(store, store_url, space) as source:
+        try:
+            with open_store(target_config, space.root) as target:
+                summary = copy_talks(source, target, talk, on_talk=report)
+                where = target.describe()
+        except StoreError as error:
+            raise fail(str(error)) from None
+    verified = "verified" if summary.source_chunks == summary.target_chunks else "MISMATCH"
+    console.print(
+        f"{len(summary.talks) - len(summary.failed)} of {len(summary.talks)} talks copied to {where}; "
+        f"chunks: {summary.source_chunks} in the source, {summary.target_chunks} in the target ({verified})",
+        highlight=False,
+    )
+    if summary.failed or verified != "verified":
+        raise typer.Exit(1)
+
+
 @app.command("pipeline")
 def dump_pipeline(
     name: Annotated[str, typer.Argument(help="indexing or query.")] = "indexing",
     workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
 ) -> None:
-    """Print a Haystack Pipeline as YAML."""
-    from haystack.document_stores.in_memory import InMemoryDocumentStore
-
+    """Print a Haystack Pipeline as YAML (credentials left out)."""
     from pipeline.pipelines import build_indexing_pipeline, build_query_pipeline
 
-    builders = {
-        "indexing": lambda: build_indexing_pipeline(str(resolve_workspace(workspace))),
-        "query": lambda: build_query_pipeline(InMemoryDocumentStore()),
-    }
-    if name not in builders:
-        raise fail(f"unknown pipeline '{name}' (choose {', '.join(builders)})")
-    print_json(builders[name]().dumps())
+    if name not in ("indexing", "query"):
+        raise fail(f"unknown pipeline '{name}' (choose indexing, query)")
+    space = open_workspace(workspace)
+    if name == "indexing":
+        print_json(build_indexing_pipeline(str(space.root), store=_store_config(store, store_url, space)).dumps())
+        return
+    with _open_store(store, store_url, space) as chunk_store:
+        print_json(build_query_pipeline(chunk_store).dumps())
 
 
 ThemesOption = Annotated[

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,6 +30,7 @@ import jinja2
 from haystack.dataclasses import ChatMessage, StreamingChunk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline.config import ConfigError, config_files, read_config_table
 from pipeline.models import GenerationInfo
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,6 @@ logger = logging.getLogger(__name__)
 Backend = Literal["extractive", "llama-cpp", "openai"]
 BACKENDS: tuple[str, ...] = ("extractive", "llama-cpp", "openai")
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-USER_CONFIG = Path("~/.config/talks/config.toml")
-WORKSPACE_CONFIG = "talks.toml"
 PLACEHOLDER_API_KEY = "sk-no-key-required"
 WORDS_TO_TOKENS = 1.4
 
@@ -110,11 +108,8 @@ class GeneratorConfig(BaseModel):
         endpoint model selects `openai`, else a model `llama-cpp`, else the default is `extractive`.
         """
         environ = os.environ if environ is None else environ
-        files = [config_file] if config_file else [USER_CONFIG.expanduser()]
-        if workspace is not None and not config_file:
-            files.append(workspace / WORKSPACE_CONFIG)
         merged: dict[str, Any] = {}
-        for path in files:
+        for path in config_files(workspace, config_file):
             merged.update(_read_config_file(path))
         merged.update({key: environ[name] for key, name in _ENVIRONMENT.items() if environ.get(name)})
         flags = {
@@ -161,19 +156,10 @@ class GeneratorConfig(BaseModel):
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise GeneratorError(f"{path}: cannot read the config file ({error})") from None
-    table = data.get("generator", {})
-    if not isinstance(table, dict):
-        raise GeneratorError(f"{path}: [generator] must be a table")
-    unknown = sorted(set(table) - set(_SETTINGS))
-    if unknown:
-        raise GeneratorError(f"{path}: unknown [generator] keys {', '.join(unknown)} (known: {', '.join(_SETTINGS)})")
-    return dict(table)
+        return read_config_table(path, "generator", _SETTINGS)
+    except ConfigError as error:
+        raise GeneratorError(str(error)) from None
 
 
 def public_url(url: str | None) -> str | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pipeline.models import Transcript
 from pipeline.pipelines import IndexSettings, build_indexing_pipeline
-from pipeline.stores import WorkspaceIndex
+from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
 
 
@@ -38,10 +38,13 @@ class IngestReport:
 class Ingestor:
     """Runs the indexing pipeline over transcripts; the embedding model loads once, in `warm_up`."""
 
-    def __init__(self, workspace: Workspace, settings: IndexSettings = IndexSettings()) -> None:
+    def __init__(
+        self, workspace: Workspace, settings: IndexSettings = IndexSettings(), store: StoreConfig | None = None
+    ) -> None:
         self.workspace = workspace.create()
         self.settings = settings
-        self.pipeline = build_indexing_pipeline(str(workspace.root), settings)
+        self.store = store or StoreConfig()
+        self.pipeline = build_indexing_pipeline(str(workspace.root), settings, self.store)
 
     def warm_up(self) -> None:
         self.pipeline.warm_up()
@@ -59,8 +62,8 @@ class Ingestor:
         )
 
 
-def remove_talk(workspace: Workspace, talk_id: str) -> None:
-    """Deletes a talk's index entry and transcript (index first, so no entry outlives its transcript)."""
-    with workspace.talk_lock(talk_id):
-        WorkspaceIndex(workspace.index_dir).remove_talk(talk_id)
+def remove_talk(workspace: Workspace, talk_id: str, store: StoreConfig | None = None) -> None:
+    """Deletes a talk's chunks and transcript (chunks first, so no index entry outlives its transcript)."""
+    with workspace.talk_lock(talk_id), open_store(store or StoreConfig(), workspace.root) as chunk_store:
+        chunk_store.remove_talk(talk_id)
         workspace.remove_transcript(talk_id)

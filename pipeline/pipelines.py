@@ -7,8 +7,6 @@ from typing import Any
 
 from haystack import Pipeline
 from haystack.components.joiners import DocumentJoiner
-from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
-from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 from pipeline.components.answer import ExtractiveAnswerWriter
 from pipeline.components.chunker import TranscriptChunker
@@ -17,6 +15,7 @@ from pipeline.components.passages import PassageHighlighter, PassageSelector
 from pipeline.components.ranking import NeighbourSmoother, SpeakerBooster
 from pipeline.components.writer import TalkWriter
 from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
+from pipeline.stores import ChunkStore, StoreConfig
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,15 @@ class QuerySettings:
     answer_words: int = 80
 
 
-def build_indexing_pipeline(workspace: str, settings: IndexSettings = IndexSettings()) -> Pipeline:
+def build_indexing_pipeline(
+    workspace: str, settings: IndexSettings = IndexSettings(), store: StoreConfig | None = None
+) -> Pipeline:
     pipeline = Pipeline()
     pipeline.add_component("cleaner", TranscriptCleaner())
     pipeline.add_component("chunker", TranscriptChunker(words=settings.chunk_words, overlap=settings.chunk_overlap))
     pipeline.add_component("embedder", document_embedder())
-    pipeline.add_component("writer", TalkWriter(workspace=workspace, settings=asdict(settings)))
+    store_settings = (store or StoreConfig()).model_dump()
+    pipeline.add_component("writer", TalkWriter(workspace=workspace, settings=asdict(settings), store=store_settings))
     pipeline.connect("cleaner.transcript", "chunker.transcript")
     pipeline.connect("cleaner.transcript", "writer.transcript")
     pipeline.connect("chunker.documents", "embedder.documents")
@@ -51,14 +53,15 @@ def build_indexing_pipeline(workspace: str, settings: IndexSettings = IndexSetti
     return pipeline
 
 
-def build_query_pipeline(store: InMemoryDocumentStore, settings: QuerySettings = QuerySettings()) -> Pipeline:
+def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySettings()) -> Pipeline:
     """BM25 and embedding retrieval joined by reciprocal rank fusion, re-scored for named speakers and neighbouring
     matches; then the best distinct passages, their sentences closest to the question highlighted and condensed into
     a cited extractive answer."""
+    keyword_retriever, embedding_retriever = store.retrievers(settings.candidates)
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", text_embedder())
-    pipeline.add_component("bm25", InMemoryBM25Retriever(store, top_k=settings.candidates))
-    pipeline.add_component("embedding_retriever", InMemoryEmbeddingRetriever(store, top_k=settings.candidates))
+    pipeline.add_component("bm25", keyword_retriever)
+    pipeline.add_component("embedding_retriever", embedding_retriever)
     pipeline.add_component("joiner", DocumentJoiner(join_mode="reciprocal_rank_fusion"))
     pipeline.add_component("speaker_booster", SpeakerBooster(boost=settings.speaker_boost))
     pipeline.add_component("smoother", NeighbourSmoother(weight=settings.neighbour_weight))

@@ -6,7 +6,7 @@ from typing import Any
 
 from pipeline.models import Answer
 from pipeline.pipelines import QuerySettings, build_query_pipeline, query_inputs
-from pipeline.stores import WorkspaceIndex
+from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
 
 
@@ -17,17 +17,20 @@ class QueryError(Exception):
 class Searcher:
     """Loads the index once and answers any number of questions."""
 
-    def __init__(self, workspace: Workspace, settings: QuerySettings = QuerySettings()) -> None:
+    def __init__(
+        self, workspace: Workspace, settings: QuerySettings = QuerySettings(), store: StoreConfig | None = None
+    ) -> None:
         self.settings = settings
-        self.store = WorkspaceIndex(workspace.index_dir).document_store()
+        self.store = open_store(store or StoreConfig(), workspace.root)
         self.pipeline = build_query_pipeline(self.store, settings)
-        metas = [doc.meta for doc in self.store.filter_documents()]
-        self.talk_ids = sorted({meta["talk_id"] for meta in metas})
-        self.events = sorted({meta["event"] for meta in metas if meta.get("event")})
-        self.speakers = sorted({meta["speaker"] for meta in metas if meta.get("speaker")})
+        facets = self.store.facets()
+        self.talk_ids, self.events, self.speakers = facets.talk_ids, facets.events, facets.speakers
 
     def warm_up(self) -> None:
         self.pipeline.warm_up()
+
+    def close(self) -> None:
+        self.store.close()
 
     def ask(
         self,

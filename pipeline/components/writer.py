@@ -5,30 +5,43 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from haystack import Document, component
+from haystack import Document, component, default_to_dict
 
 from pipeline.models import Transcript
-from pipeline.stores import WorkspaceIndex, transcript_fingerprint
+from pipeline.stores import ChunkStore, StoreConfig, open_store, transcript_fingerprint
 from pipeline.workspace import Workspace
 
 
 @component
 class TalkWriter:
-    """Writes the transcript (the source of truth) first, then its index entry, both atomically, under the talk's
-    lock. A crash between the two leaves a stale index entry that `talks reindex` rebuilds; nothing is lost."""
+    """Writes the transcript (the source of truth) to the workspace first, then its chunks to the chunk store, under
+    the talk's lock. A crash between the two leaves a stale index entry that `talks reindex` rebuilds; nothing is
+    lost."""
 
-    def __init__(self, workspace: str, settings: dict[str, Any] | None = None) -> None:
-        """:param workspace: the workspace directory. :param settings: chunking/model settings recorded per talk."""
+    def __init__(self, workspace: str, settings: dict[str, Any] | None = None, store: dict | None = None) -> None:
+        """:param workspace: the workspace directory. :param settings: chunking/model settings recorded per talk.
+        :param store: a `StoreConfig` as a dict (default: the workspace's own memory store)."""
         self.workspace = workspace
         self.settings = dict(settings or {})
+        self.store = StoreConfig.model_validate(store or {})
         self._workspace = Workspace(Path(workspace))
-        self._index = WorkspaceIndex(self._workspace.index_dir)
+        self._chunk_store: ChunkStore | None = None
+
+    def warm_up(self) -> None:
+        if self._chunk_store is None:
+            self._chunk_store = open_store(self.store, self._workspace.root)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialised without credentials: a password in the store URL is left out."""
+        return default_to_dict(self, workspace=self.workspace, settings=self.settings, store=self.store.public())
 
     @component.output_types(talk_id=str, chunks=int)
     def run(self, transcript: Transcript, documents: list[Document]) -> dict[str, Any]:
+        self.warm_up()
+        assert self._chunk_store is not None
         talk_id = transcript.talk.id
         self._workspace.create()
         with self._workspace.talk_lock(talk_id):
             self._workspace.save_transcript(transcript)
-            self._index.replace_talk(talk_id, documents, transcript_fingerprint(transcript), self.settings)
+            self._chunk_store.replace_talk(talk_id, documents, transcript_fingerprint(transcript), self.settings)
         return {"talk_id": talk_id, "chunks": len(documents)}

@@ -1,0 +1,96 @@
+"""Chunk stores: the embedded workspace store (default), PostgreSQL/pgvector and Qdrant, chosen by `StoreConfig`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipeline.config import ConfigError, config_files, read_config_table
+from pipeline.stores.base import ChunkStore, Facets, StoreError, index_status, transcript_fingerprint
+from pipeline.stores.memory import WorkspaceIndex
+
+__all__ = [
+    "STORE_KINDS",
+    "ChunkStore",
+    "Facets",
+    "StoreConfig",
+    "StoreError",
+    "WorkspaceIndex",
+    "index_status",
+    "open_store",
+    "transcript_fingerprint",
+]
+
+STORE_KINDS = ("memory", "pgvector", "qdrant")
+_ENVIRONMENT = {"kind": "TALKS_STORE", "url": "TALKS_STORE_URL", "path": "TALKS_STORE_PATH", "name": "TALKS_STORE_NAME"}
+
+
+class StoreConfig(BaseModel):
+    """Which store holds the chunks. `url`: a PostgreSQL connection string (pgvector) or a Qdrant server URL;
+    `path`: a local Qdrant folder (default `WORKSPACE/qdrant`); `name`: the table / collection name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["memory", "pgvector", "qdrant"] = "memory"
+    url: str | None = None
+    path: str | None = None
+    name: str = "talks"
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        kind: str | None = None,
+        url: str | None = None,
+        path: str | None = None,
+        name: str | None = None,
+        workspace: Path | None = None,
+        config_file: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> StoreConfig:
+        """Flags > environment (`TALKS_STORE`, `TALKS_STORE_URL`, `TALKS_STORE_PATH`, `TALKS_STORE_NAME`) >
+        `[store]` in `talks.toml` in the workspace > `[store]` in `~/.config/talks/config.toml`."""
+        environ = os.environ if environ is None else environ
+        merged: dict[str, Any] = {}
+        try:
+            for file in config_files(workspace, config_file):
+                merged.update(read_config_table(file, "store", _ENVIRONMENT))
+        except ConfigError as error:
+            raise StoreError(str(error)) from None
+        merged.update({key: environ[var] for key, var in _ENVIRONMENT.items() if environ.get(var)})
+        flags = {"kind": kind, "url": url, "path": path, "name": name}
+        merged.update({key: value for key, value in flags.items() if value is not None})
+        if merged.get("kind") not in (None, *STORE_KINDS):
+            raise StoreError(f"unknown store '{merged['kind']}' (choose one of: {', '.join(STORE_KINDS)})")
+        if merged.get("kind") == "pgvector" and not merged.get("url"):
+            raise StoreError("the pgvector store needs a connection string: --store-url or TALKS_STORE_URL")
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise StoreError(f"invalid store settings: {problems}") from None
+
+    def public(self) -> dict[str, Any]:
+        """The settings without credentials, for pipeline dumps and messages."""
+        from pipeline.generators import public_url
+
+        return {"kind": self.kind, "url": public_url(self.url), "path": self.path, "name": self.name}
+
+
+def open_store(config: StoreConfig, workspace_root: Path) -> ChunkStore:
+    """The configured store; a Qdrant store without URL or path lives in `WORKSPACE/qdrant`."""
+    if config.kind == "memory":
+        return WorkspaceIndex(workspace_root / "index")
+    if config.kind == "pgvector":
+        from pipeline.stores.pgvector import PgvectorChunkStore
+
+        return PgvectorChunkStore(connection_string=config.url or "", table=config.name)
+    from pipeline.stores.qdrant import QdrantChunkStore
+
+    if config.url:
+        return QdrantChunkStore(url=config.url, collection=config.name)
+    return QdrantChunkStore(path=config.path or str(workspace_root / "qdrant"), collection=config.name)
