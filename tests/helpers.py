@@ -8,16 +8,20 @@ import sys
 from pathlib import Path
 
 
-def talks_env(workspace: Path) -> dict[str, str]:
+def talks_env(workspace: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"TALKS_WORKSPACE": str(workspace), "HAYSTACK_TELEMETRY_ENABLED": "False", "COLUMNS": "200"})
+    env.update(extra or {})
     return env
 
 
-def talks(workspace: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def talks(
+    workspace: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs `talks ARGS` in a subprocess; `env` adds variables (e.g. TALKS_STORE) to the usual ones."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *args],
-        env=talks_env(workspace),
+        env=talks_env(workspace, env),
         capture_output=True,
         text=True,
         timeout=timeout,
