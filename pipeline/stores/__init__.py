@@ -86,11 +86,25 @@ def open_store(config: StoreConfig, workspace_root: Path) -> ChunkStore:
     if config.kind == "memory":
         return WorkspaceIndex(workspace_root / "index")
     if config.kind == "pgvector":
+        _require("haystack_integrations.document_stores.pgvector", "pgvector")
         from pipeline.stores.pgvector import PgvectorChunkStore
 
         return PgvectorChunkStore(connection_string=config.url or "", table=config.name)
+    _require("haystack_integrations.document_stores.qdrant", "qdrant")
     from pipeline.stores.qdrant import QdrantChunkStore
 
     if config.url:
         return QdrantChunkStore(url=config.url, collection=config.name)
     return QdrantChunkStore(path=config.path or str(workspace_root / "qdrant"), collection=config.name)
+
+
+def _require(module: str, extra: str) -> None:
+    """A clear message, not an ImportError, when an optional store's packages are missing."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise StoreError(f"the {extra} store is not installed: pip install -e '.[{extra}]' (scripts/setup.sh {extra})")
