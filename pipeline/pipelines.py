@@ -81,6 +81,26 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
     return pipeline
 
 
+def run_pipeline(pipeline: Pipeline, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`pipeline.run`, re-raising our own errors (a store, workspace or source problem) as they were raised inside a
+    component, instead of Haystack's wrapper, so callers can report them in one line."""
+    from haystack.core.errors import PipelineRuntimeError
+
+    from pipeline.sources.base import SourceError
+    from pipeline.stores import StoreError
+    from pipeline.workspace import WorkspaceError
+
+    try:
+        return pipeline.run(inputs)
+    except PipelineRuntimeError as error:
+        cause: BaseException | None = error
+        while cause is not None:
+            if isinstance(cause, StoreError | WorkspaceError | SourceError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise
+
+
 def query_inputs(
     question: str, filters: dict[str, Any] | None, top_k: int, answer_words: int | None = None
 ) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.models import Answer
-from pipeline.pipelines import QuerySettings, build_query_pipeline, query_inputs
+from pipeline.pipelines import QuerySettings, build_query_pipeline, query_inputs, run_pipeline
 from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
 
@@ -44,7 +44,9 @@ class Searcher:
         if not question.strip():
             raise QueryError("the question is empty")
         filters = self.filters(talk=talk, event=event, speaker=speaker)
-        result = self.pipeline.run(query_inputs(question, filters, top_k or self.settings.top_k, answer_words))
+        result = run_pipeline(
+            self.pipeline, query_inputs(question, filters, top_k or self.settings.top_k, answer_words)
+        )
         return result["answer_writer"]["answer"]
 
     def filters(self, talk: str | None, event: str | None, speaker: str | None) -> dict[str, Any] | None:

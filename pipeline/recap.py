@@ -305,9 +305,8 @@ class Recapper:
     def events(self) -> list[str]:
         return sorted({t.talk.event for t in self.workspace.transcripts() if t.talk.event})
 
-    def event_digest(self, event_name: str, themes: int | None = None) -> EventDigest:
-        """The digest of every talk of an event (matched case-insensitively); empty talks are left out."""
-        _check_count(themes)
+    def event_transcripts(self, event_name: str) -> tuple[list[Transcript], list[Transcript]]:
+        """The event's talks (by date, then id) and those of them with text to digest."""
         transcripts = [
             t for t in self.workspace.transcripts() if t.talk.event and t.talk.event.lower() == event_name.lower()
         ]
@@ -316,9 +315,15 @@ class Recapper:
             known = ", ".join(self.events()) or "none"
             raise RecapError(f"no talks of event '{event_name}' in workspace {self.workspace.root} (events: {known})")
         spoken = [t for t in transcripts if any(s.text.strip() for s in t.segments)]
-        event = transcripts[0].talk.event
         if not spoken:
+            event = transcripts[0].talk.event
             raise EmptyTalkError(f"the talks of event '{event}' have no transcript text to digest")
+        return transcripts, spoken
+
+    def event_digest(self, event_name: str, themes: int | None = None) -> EventDigest:
+        """The digest of every talk of an event (matched case-insensitively); empty talks are left out."""
+        _check_count(themes)
+        transcripts, spoken = self.event_transcripts(event_name)
         self.warm_up()
         started = time.perf_counter()
         digest: EventDigest = self.digest_pipeline.run(pipeline_inputs(spoken, themes))["builder"]["digest"]
