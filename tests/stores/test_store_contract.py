@@ -7,17 +7,16 @@ subprocesses with `TALKS_STORE`/`TALKS_STORE_URL` set, so the environment path o
 from __future__ import annotations
 
 import csv
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from pipeline.models import Answer
 from pipeline.stores import StoreConfig, open_store
 from tests.conftest import DATA
 from tests.helpers import talks
+from tests.pgserver import create_database
 
 TALK_IDS = ["fireside-chat", "founder-talk", "lightning-pricing", "panel-remote-teams"]
 APACHE_QUESTION = "Why did they keep the Apache license?"
@@ -41,23 +40,12 @@ class StoreUnderTest:
         return Answer.model_validate_json(result.stdout)
 
 
-def fresh_database(server_url: str) -> str:
-    """A new database with the vector extension on the test server, so each store starts empty."""
-    name = f"contract_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    url = server_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    return url
-
-
 @pytest.fixture(scope="module", params=["memory", "pgvector", "qdrant"])
 def store(request, tmp_path_factory) -> StoreUnderTest:
     kind = request.param
     env = {"TALKS_STORE": kind}
     if kind == "pgvector":
-        env["TALKS_STORE_URL"] = fresh_database(request.getfixturevalue("postgres_url"))
+        env["TALKS_STORE_URL"] = create_database(request.getfixturevalue("postgres_url"), "contract")
     return StoreUnderTest(kind, tmp_path_factory.mktemp(f"contract-{kind}") / "ws", env)
 
 
