@@ -1,8 +1,12 @@
 """Ingestion throughput beside raw `SentenceTransformer.encode` on the same chunk texts, in one run;
 cold start of `talks ask` and warm query latency.
 
-Run: `python bench/ingest.py [--copies N]`. The corpus is the bundled samples (copied N times under new ids,
-so the figures are about steady-state throughput, not one short file).
+Run: `python bench/ingest.py [--copies N] [--repeats R]`. The corpus is the bundled samples (copied N times under new
+ids, so the figures are about steady-state throughput, not one short file). Like with like: the raw side encodes the
+very chunk texts the pipeline embeds, with the pipeline's own (warm) model object, its batch size, normalised, in the
+same process and threads; the methods alternate in R rounds (order reversed every other round) and each overhead is
+the median over rounds of that round's ratio, in wall and in CPU time (on a shared machine wall time also measures
+the other jobs); throughput is the best round's.
 """
 
 from __future__ import annotations
@@ -18,11 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sentence_transformers import SentenceTransformer
+import torch
 
 from pipeline.components.chunker import TranscriptChunker
 from pipeline.components.cleaner import TranscriptCleaner
-from pipeline.embedding import embedding_model_path
 from pipeline.ingest import Ingestor
 from pipeline.pipelines import IndexSettings
 from pipeline.query import Searcher
@@ -50,9 +53,17 @@ def corpus(copies: int):
             yield transcript.model_copy(update={"talk": talk})
 
 
+def timed(run) -> tuple[float, float]:
+    """Wall and CPU seconds of `run()`."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--copies", type=int, default=5)
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
     parser.add_argument("--queries", type=int, default=40)
     args = parser.parse_args()
     transcripts = list(corpus(args.copies))
@@ -65,23 +76,34 @@ def main() -> None:
         for d in chunker.run(transcript=cleaner.run(transcript=t)["transcript"])["documents"]
     ]
 
-    model = SentenceTransformer(embedding_model_path(), device="cpu")
-    model.encode(texts[:64], batch_size=32)  # warm both the same way
     with tempfile.TemporaryDirectory() as directory:
         workspace = Workspace(Path(directory))
         ingestor = Ingestor(workspace, settings)
         ingestor.warm_up()
-        ingestor.ingest(transcripts[0])
-        rounds = []
-        for _ in range(2):  # alternate so neither side gets the warmer machine
-            started = time.perf_counter()
-            model.encode(texts, batch_size=32, normalize_embeddings=True)
-            raw = time.perf_counter() - started
-            started = time.perf_counter()
+        embedder = ingestor.pipeline.get_component("embedder")
+        # like with like: the very model object the pipeline embeds with, its batch size, normalised, same threads
+        model = embedder.embedding_backend.model
+        batch_size = embedder.batch_size
+
+        def raw() -> None:
+            model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+
+        def many() -> None:
+            outcomes = list(ingestor.ingest_many(transcripts))
+            assert all(o.result for o in outcomes) and sum(o.result.chunks for o in outcomes) == len(texts)
+
+        def one_by_one() -> None:
             for transcript in transcripts:
                 ingestor.ingest(transcript)
-            rounds.append((raw, time.perf_counter() - started))
-        raw, piped = min(r for r, _ in rounds), min(p for _, p in rounds)
+
+        methods = {"raw": raw, "ingest_many": many, "ingest": one_by_one}
+        for run in methods.values():  # warm every path once
+            run()
+        rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
+        for number in range(args.repeats):  # interleaved, order reversed every other round
+            order = list(methods) if number % 2 == 0 else list(reversed(methods))
+            for name in order:
+                rounds[name].append(timed(methods[name]))
 
         searcher = Searcher(workspace)
         searcher.warm_up()
@@ -101,13 +123,32 @@ def main() -> None:
         )
         cold = time.perf_counter() - started
 
-    print(f"corpus: {len(transcripts)} talks, {hours:.2f} transcript-hours, {len(texts)} chunks")
-    print(f"raw SentenceTransformer.encode: {raw:6.2f}s  {len(texts) / raw:7.1f} chunks/s")
     print(
-        f"talks ingest pipeline:          {piped:6.2f}s  {len(texts) / piped:7.1f} chunks/s  "
-        f"{hours * 60 / piped:6.2f} transcript-hours/minute"
+        f"corpus: {len(transcripts)} talks, {hours:.2f} transcript-hours, {len(texts)} chunks; "
+        f"batch size {batch_size}, torch threads {torch.get_num_threads()}, {args.repeats} interleaved rounds"
     )
-    print(f"pipeline overhead over raw encoding: {100 * (piped / raw - 1):+.1f}%")
+    labels = {
+        "raw": "raw SentenceTransformer.encode",
+        "ingest_many": "Ingestor.ingest_many, talks together",
+        "ingest": "Ingestor.ingest, talk by talk",
+    }
+    for name, label in labels.items():
+        wall = min(w for w, _ in rounds[name])  # the round least disturbed by other jobs
+        cpu = statistics.median(c for _, c in rounds[name])
+        line = f"{label:<36} best round {wall:6.2f}s  {len(texts) / wall:6.1f} chunks/s"
+        if name != "raw":
+            line += f"  {hours * 60 / wall:5.2f} transcript-hours/minute"
+        print(line + f"  (median cpu {cpu:.2f}s)")
+    for name in ("ingest_many", "ingest"):
+        # overhead per round (each round runs both side by side), then the median over rounds
+        walls = [w / r - 1 for (w, _), (r, _) in zip(rounds[name], rounds["raw"], strict=True)]
+        cpus = [c / r - 1 for (_, c), (_, r) in zip(rounds[name], rounds["raw"], strict=True)]
+        print(
+            f"overhead of {labels[name]} over raw encoding: median wall {100 * statistics.median(walls):+.1f}%, "
+            f"median cpu {100 * statistics.median(cpus):+.1f}% (rounds, wall: "
+            + ", ".join(f"{100 * w:+.0f}%" for w in walls)
+            + ")"
+        )
     print(f"`talks ask` cold start (new process, model load, index load, one query): {cold:.2f}s")
     p50 = statistics.median(latencies)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]

@@ -1,12 +1,16 @@
-"""Ingesting transcripts into a workspace: the indexing pipeline run talk by talk, failures collected."""
+"""Ingesting transcripts into a workspace: the indexing pipeline run talk by talk (`Ingestor.ingest`), or over many
+talks with their chunks embedded together (`Ingestor.ingest_many`); failures collected."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from haystack import Document
+
 from pipeline.models import Transcript
-from pipeline.pipelines import IndexSettings, build_indexing_pipeline
+from pipeline.pipelines import IndexSettings, build_indexing_pipeline, run_pipeline
 from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
 
@@ -30,13 +34,42 @@ class IngestResult:
 
 
 @dataclass
+class IngestOutcome:
+    """One talk of `Ingestor.ingest_many`: the transcript as given, and its result or the error that stopped it."""
+
+    transcript: Transcript
+    result: IngestResult | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class _Prepared:
+    transcript: Transcript  # as given
+    cleaned: Transcript
+    documents: list[Document]
+    replaced: bool
+    seconds: float
+
+
+@dataclass
 class IngestReport:
     done: list[IngestResult] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
 
 
 class Ingestor:
-    """Runs the indexing pipeline over transcripts; the embedding model loads once, in `warm_up`."""
+    """Runs the indexing pipeline over transcripts; the embedding model loads once, in `warm_up`.
+
+    `ingest` runs the whole pipeline for one talk. `ingest_many` runs the same components over many talks: each
+    talk is cleaned and chunked on its own, the chunks of several talks are embedded in one embedder call (so the
+    model sees few, length-sorted, full batches instead of each talk's short, ragged ones), and each talk is then
+    written on its own, atomically and under its lock, exactly as `ingest` writes it.
+    """
+
+    #: `ingest_many` embeds once at least this many chunks are waiting (and at the end): about 8 full, length-sorted
+    #: batches of 32 (a short talk's own batches cost up to a third more with two torch threads on busy cores; see
+    #: README, "Ingestion and query speed"), few enough that results arrive steadily.
+    group_chunks = 256
 
     def __init__(
         self, workspace: Workspace, settings: IndexSettings = IndexSettings(), store: StoreConfig | None = None
@@ -52,7 +85,7 @@ class Ingestor:
     def ingest(self, transcript: Transcript) -> IngestResult:
         started = time.perf_counter()
         replaced = self.workspace.has_talk(transcript.talk.id)
-        output = self.pipeline.run({"cleaner": {"transcript": transcript}})
+        output = run_pipeline(self.pipeline, {"cleaner": {"transcript": transcript}})
         return IngestResult(
             talk_id=output["writer"]["talk_id"],
             chunks=output["writer"]["chunks"],
@@ -60,6 +93,76 @@ class Ingestor:
             seconds=time.perf_counter() - started,
             replaced=replaced,
         )
+
+    def ingest_many(
+        self, transcripts: Iterable[Transcript], group_chunks: int | None = None
+    ) -> Iterator[IngestOutcome]:
+        """Ingests talk after talk, yielding one `IngestOutcome` a talk, in order; a failing talk never stops the
+        others. Chunks wait until `group_chunks` of them (default `Ingestor.group_chunks`) are ready, then are
+        embedded together; `transcripts` is read lazily, so it may load talks as it goes."""
+        limit = max(1, group_chunks or self.group_chunks)
+        cleaner = self.pipeline.get_component("cleaner")
+        chunker = self.pipeline.get_component("chunker")
+        waiting: list[_Prepared | IngestOutcome] = []  # in input order; an outcome is a talk that already failed
+        chunks = 0
+        for transcript in transcripts:
+            started = time.perf_counter()
+            try:
+                talk_id = transcript.talk.id
+                replaced = self.workspace.has_talk(talk_id) or any(
+                    isinstance(p, _Prepared) and p.cleaned.talk.id == talk_id for p in waiting
+                )
+                cleaned = cleaner.run(transcript=transcript)["transcript"]
+                documents = chunker.run(transcript=cleaned)["documents"]
+            except Exception as error:  # one bad talk must not stop the others
+                waiting.append(IngestOutcome(transcript, error=error))
+            else:
+                waiting.append(_Prepared(transcript, cleaned, documents, replaced, time.perf_counter() - started))
+                chunks += len(documents)
+            if chunks >= limit or not chunks:  # nothing waits to be embedded: a failure is reported at once
+                yield from self._embed_and_write(waiting)
+                waiting, chunks = [], 0
+        yield from self._embed_and_write(waiting)
+
+    def _embed_and_write(self, group: list[_Prepared | IngestOutcome]) -> Iterator[IngestOutcome]:
+        prepared = [p for p in group if isinstance(p, _Prepared)]
+        embedder = self.pipeline.get_component("embedder")
+        writer = self.pipeline.get_component("writer")
+        started = time.perf_counter()
+        embedded: list[Document] | None = None
+        if prepared:
+            try:
+                embedded = embedder.run(documents=[doc for p in prepared for doc in p.documents])["documents"]
+            except Exception:  # embed talk by talk below, so the error stays with the talk that causes it
+                embedded = None
+        seconds = time.perf_counter() - started
+        total = sum(len(p.documents) for p in prepared) or 1
+        offset = 0
+        for entry in group:
+            if isinstance(entry, IngestOutcome):
+                yield entry
+                continue
+            count = len(entry.documents)
+            started = time.perf_counter()
+            try:
+                if embedded is not None:
+                    documents = embedded[offset : offset + count]
+                    share = seconds * count / total
+                else:
+                    documents, share = embedder.run(documents=entry.documents)["documents"], 0.0
+                output = writer.run(transcript=entry.cleaned, documents=documents)
+            except Exception as error:
+                yield IngestOutcome(entry.transcript, error=error)
+            else:
+                result = IngestResult(
+                    talk_id=output["talk_id"],
+                    chunks=output["chunks"],
+                    segments=len(entry.transcript.segments),
+                    seconds=entry.seconds + share + time.perf_counter() - started,
+                    replaced=entry.replaced,
+                )
+                yield IngestOutcome(entry.transcript, result=result)
+            offset += count
 
 
 def remove_talk(workspace: Workspace, talk_id: str, store: StoreConfig | None = None) -> None:

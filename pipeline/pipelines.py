@@ -6,13 +6,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from haystack import Pipeline
-from haystack.components.joiners import DocumentJoiner
 
 from pipeline.components.answer import ExtractiveAnswerWriter
 from pipeline.components.chunker import TranscriptChunker
 from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.components.passages import PassageHighlighter, PassageSelector
-from pipeline.components.ranking import NeighbourSmoother, SpeakerBooster
+from pipeline.components.ranking import NeighbourSmoother, RankFusion, SpeakerBooster
 from pipeline.components.writer import TalkWriter
 from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
 from pipeline.stores import ChunkStore, StoreConfig
@@ -29,11 +28,21 @@ class IndexSettings:
 
 @dataclass(frozen=True)
 class QuerySettings:
+    """How questions are answered. Chosen on the QMSum retrieval benchmark: see README, "Retrieval".
+
+    `candidates`: chunks each retriever hands to fusion; `keyword_weight`/`embedding_weight`: their weights in
+    reciprocal rank fusion (`rrf_k` its constant); `leaders_after`: each retriever's best chunk is kept among the
+    passages right after this many (None: not kept unless it scores in)."""
+
     top_k: int = 5
-    candidates: int = 60
+    candidates: int = 100
+    keyword_weight: float = 1.0
+    embedding_weight: float = 1.5
+    rrf_k: int = 61
     speaker_boost: float = 0.5
-    neighbour_weight: float = 0.5
+    neighbour_weight: float = 0.75
     max_overlap: float = 0.0
+    leaders_after: int | None = 1
     answer_words: int = 80
 
 
@@ -54,25 +63,33 @@ def build_indexing_pipeline(
 
 
 def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySettings()) -> Pipeline:
-    """BM25 and embedding retrieval joined by reciprocal rank fusion, re-scored for named speakers and neighbouring
-    matches; then the best distinct passages, their sentences closest to the question highlighted and condensed into
-    a cited extractive answer."""
+    """BM25 and embedding retrieval joined by weighted reciprocal rank fusion, re-scored for named speakers and
+    neighbouring matches; then the best distinct passages (each retriever's best match among them), their sentences
+    closest to the question highlighted and condensed into a cited extractive answer."""
     keyword_retriever, embedding_retriever = store.retrievers(settings.candidates)
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", text_embedder())
     pipeline.add_component("bm25", keyword_retriever)
     pipeline.add_component("embedding_retriever", embedding_retriever)
-    pipeline.add_component("joiner", DocumentJoiner(join_mode="reciprocal_rank_fusion"))
+    fusion = RankFusion(
+        keyword_weight=settings.keyword_weight, embedding_weight=settings.embedding_weight, k=settings.rrf_k
+    )
+    pipeline.add_component("fusion", fusion)
     pipeline.add_component("speaker_booster", SpeakerBooster(boost=settings.speaker_boost))
     pipeline.add_component("smoother", NeighbourSmoother(weight=settings.neighbour_weight))
-    pipeline.add_component("selector", PassageSelector(top_k=settings.top_k, max_overlap=settings.max_overlap))
+    selector = PassageSelector(
+        top_k=settings.top_k, max_overlap=settings.max_overlap, leaders_after=settings.leaders_after or 0
+    )
+    pipeline.add_component("selector", selector)
     pipeline.add_component("highlighter", PassageHighlighter())
     pipeline.add_component("answer_writer", ExtractiveAnswerWriter(answer_words=settings.answer_words))
     pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
     pipeline.connect("text_embedder.embedding", "highlighter.query_embedding")
-    pipeline.connect("bm25.documents", "joiner.documents")
-    pipeline.connect("embedding_retriever.documents", "joiner.documents")
-    pipeline.connect("joiner.documents", "speaker_booster.documents")
+    pipeline.connect("bm25.documents", "fusion.keyword_documents")
+    pipeline.connect("embedding_retriever.documents", "fusion.embedding_documents")
+    pipeline.connect("fusion.documents", "speaker_booster.documents")
+    if settings.leaders_after is not None:
+        pipeline.connect("fusion.leaders", "selector.leaders")
     pipeline.connect("speaker_booster.documents", "smoother.documents")
     pipeline.connect("smoother.documents", "selector.documents")
     pipeline.connect("selector.documents", "highlighter.documents")

@@ -44,6 +44,34 @@ def test_reingest_replaces_without_duplicates(tmp_path: Path, ingestor_factory):
     assert {doc.meta["title"] for doc in documents} == {"New title"}
 
 
+def test_ingest_many_embeds_talks_together_and_writes_each_like_ingest(tmp_path: Path, ingestor_factory):
+    talks_ = [load_file(DATA / name) for name in ("panel-remote-teams.srt", "fireside-chat.txt", "founder-talk.vtt")]
+    single = ingestor_factory(tmp_path / "single")
+    expected = {t.talk.id: single.ingest(t).chunks for t in talks_}
+    many = ingestor_factory(tmp_path / "many")
+    broken = talks_[1].model_copy(update={"talk": None})  # fails before chunking; the others still go in
+    given = [talks_[0], broken, talks_[1], talks_[2], talks_[0]]
+    outcomes = list(many.ingest_many(given, group_chunks=20))
+    assert all(o.transcript is t for o, t in zip(outcomes, given, strict=True))
+    assert outcomes[1].error is not None and outcomes[1].result is None
+    done = [o.result for o in outcomes if o.result]
+    assert [(r.talk_id, r.chunks, r.replaced) for r in done] == [
+        ("panel-remote-teams", expected["panel-remote-teams"], False),
+        ("fireside-chat", expected["fireside-chat"], False),
+        ("founder-talk", expected["founder-talk"], False),
+        ("panel-remote-teams", expected["panel-remote-teams"], True),
+    ]
+    a, b = WorkspaceIndex(single.workspace.index_dir), WorkspaceIndex(many.workspace.index_dir)
+    assert a.talk_ids() == b.talk_ids()
+    for talk_id in a.talk_ids():
+        assert a.header(talk_id)["fingerprint"] == b.header(talk_id)["fingerprint"]
+        left, right = a.documents(talk_id), b.documents(talk_id)
+        assert [(d.id, d.content, d.meta) for d in left] == [(d.id, d.content, d.meta) for d in right]
+        for x, y in zip(left, right, strict=True):  # the same vectors, whatever the batch a chunk was padded in
+            assert max(abs(p - q) for p, q in zip(x.embedding, y.embedding, strict=True)) < 1e-4
+    assert {t.talk.id for t in many.workspace.transcripts()} == set(expected)
+
+
 def test_two_ingest_processes_at_once(tmp_path: Path):
     workspace = tmp_path / "ws"
     a = start_talks(workspace, "ingest", str(DATA / "founder-talk.vtt"), str(DATA / "panel-remote-teams.srt"))

@@ -27,23 +27,45 @@ def overlap_share(a: Document, b: Document) -> float:
 @component
 class PassageSelector:
     """Keeps the best `top_k` chunks, skipping any that overlaps a better one from the same talk by more than
-    `max_overlap` (a share of the shorter one; by default any overlap), so the passages cover distinct stretches."""
+    `max_overlap` (a share of the shorter one; by default any overlap), so the passages cover distinct stretches.
 
-    def __init__(self, top_k: int = 5, max_overlap: float = 0.0) -> None:
+    `leaders` (chunk ids, e.g. each retriever's best match from `RankFusion`) come right after the first
+    `leaders_after` passages, unless a stretch already chosen covers them; then the rest by score. The order is the
+    same for every `top_k`, so the best 3 passages are the first 3 of the best 5.
+    """
+
+    def __init__(self, top_k: int = 5, max_overlap: float = 0.0, leaders_after: int = 1) -> None:
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
+        if leaders_after < 0:
+            raise ValueError("leaders_after must not be negative")
         self.top_k = top_k
         self.max_overlap = max_overlap
+        self.leaders_after = leaders_after
 
     @component.output_types(documents=list[Document])
-    def run(self, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
+    def run(
+        self, documents: list[Document], top_k: int | None = None, leaders: list[str] | None = None
+    ) -> dict[str, Any]:
         limit = top_k or self.top_k
+        by_id = {document.id: document for document in documents}
+        waiting = [by_id[leader] for leader in leaders or [] if leader in by_id]
+        ranked = iter(documents)
         chosen: list[Document] = []
-        for document in documents:
-            if all(overlap_share(document, kept) <= self.max_overlap for kept in chosen):
-                chosen.append(document)
-            if len(chosen) == limit:
+
+        def distinct(document: Document) -> bool:
+            return all(document.id != kept.id and overlap_share(document, kept) <= self.max_overlap for kept in chosen)
+
+        while len(chosen) < limit:
+            pick = None
+            while len(chosen) >= self.leaders_after and waiting and pick is None:
+                leader = waiting.pop(0)
+                pick = leader if distinct(leader) else None
+            if pick is None:
+                pick = next((document for document in ranked if distinct(document)), None)
+            if pick is None:
                 break
+            chosen.append(pick)
         return {"documents": chosen}
 
 

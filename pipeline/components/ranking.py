@@ -1,4 +1,5 @@
-"""Re-scoring fused retrieval results: a boost for speakers the question names, and neighbour smoothing."""
+"""Fusing and re-scoring retrieval results: weighted reciprocal rank fusion of the keyword and embedding rankings,
+a boost for speakers the question names, and neighbour smoothing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,41 @@ def speakers_named(question: str, speakers: set[str]) -> set[str]:
         if whole or (surname and re.search(rf"\b{re.escape(surname.lower())}\b", text)):
             named.add(speaker)
     return named
+
+
+@component
+class RankFusion:
+    """Weighted reciprocal rank fusion of the keyword (BM25) and the embedding ranking.
+
+    A chunk's score is `sum(w * k / (k + rank))` over the rankings it appears in (rank from 0, weights normalised to
+    sum 1): the scale of Haystack's `DocumentJoiner`, which equal weights and `k=61` reproduce exactly. The
+    `leaders` output names each ranking's best chunk, which `PassageSelector` keeps among the passages even when
+    fusion and re-scoring would push it out: where the two retrievers disagree, each one's surest match is shown.
+    """
+
+    def __init__(self, keyword_weight: float = 1.0, embedding_weight: float = 1.0, k: int = 61) -> None:
+        if keyword_weight < 0 or embedding_weight < 0 or keyword_weight + embedding_weight == 0:
+            raise ValueError("weights must not be negative, and not both zero")
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        self.keyword_weight = keyword_weight
+        self.embedding_weight = embedding_weight
+        self.k = k
+
+    @component.output_types(documents=list[Document], leaders=list[str])
+    def run(self, keyword_documents: list[Document], embedding_documents: list[Document]) -> dict[str, Any]:
+        total = self.keyword_weight + self.embedding_weight
+        scores: dict[str, float] = {}
+        by_id: dict[str, Document] = {}
+        leaders: list[str] = []
+        for ranking, weight in ((keyword_documents, self.keyword_weight), (embedding_documents, self.embedding_weight)):
+            if ranking and weight and ranking[0].id not in leaders:
+                leaders.append(ranking[0].id)
+            for rank, doc in enumerate(ranking):
+                scores[doc.id] = scores.get(doc.id, 0.0) + weight / total * self.k / (self.k + rank)
+                by_id.setdefault(doc.id, doc)
+        fused = [replace(doc, score=scores[doc_id]) for doc_id, doc in by_id.items()]
+        return {"documents": sorted(fused, key=lambda doc: -(doc.score or 0.0)), "leaders": leaders}
 
 
 @component
