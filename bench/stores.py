@@ -5,8 +5,8 @@ QMSum passages (same mean and covariance, then unit length), the texts are ~160 
 vocabulary at its word frequencies, 100 chunks a talk, with the same metadata as real chunks. Queries are real
 QMSum questions embedded by the packaged MiniLM. Every store grows through the same sizes: at each size the next
 chunks are written talk by talk (`replace_talk`, as ingestion does) and then the keyword and embedding retrievers
-answer the queries (top 60 each, as the query pipeline asks). PostgreSQL comes from `tests/pgserver.py` unless
-`--pg-url` names one.
+answer the queries (as many candidates each as the query pipeline asks for). PostgreSQL comes from
+`tests/pgserver.py` unless `--pg-url` names one.
 
 Run: `python bench/stores.py [--sizes 10000,100000] [--stores memory,pgvector,qdrant] [--queries 40]`.
 """
@@ -30,11 +30,12 @@ import numpy as np
 from haystack import Document
 
 from bench.qmsum import load_meeting, meeting_files
+from pipeline.pipelines import QuerySettings
 from pipeline.stores import StoreConfig, open_store
 
 CHUNKS_PER_TALK = 100
 WORDS_PER_CHUNK = 160
-CANDIDATES = 60
+CANDIDATES = QuerySettings().candidates
 
 
 class Synthesiser:
@@ -170,7 +171,7 @@ def main() -> None:
     embeddings = model.encode(questions, normalize_embeddings=True)
     print(f"chunks of ~{WORDS_PER_CHUNK} words, {CHUNKS_PER_TALK} a talk; {len(questions)} QMSum questions a size")
     print("write = chunks/s over the chunks added at that size; prepare = seconds to open the retrievers (memory")
-    print("loads every file); latencies in ms for the top 60 candidates (hybrid = keyword + embedding retrieval)")
+    print(f"loads every file); latencies in ms for the top {CANDIDATES} candidates (hybrid = keyword + embedding)")
     header = ("store", "chunks", "write/s", "prepare", "kw p50", "kw p95", "emb p50", "emb p95", "hyb p50", "hyb p95")
     print(f"{header[0]:<9} {header[1]:>8} {header[2]:>10} {header[3]:>9}" + "".join(f" {h:>8}" for h in header[4:]))
     with contextlib.ExitStack() as stack:

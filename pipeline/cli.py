@@ -28,7 +28,9 @@ errors = Console(stderr=True)
 
 WorkspaceOption = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace directory \\[env: TALKS_WORKSPACE; default ~/.local/share/talks]."),
+    typer.Option(
+        "--workspace", "-w", help="Workspace directory \\[env: TALKS_WORKSPACE; default ~/.local/share/talks]."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the pydantic model, dumped).")]
 GeneratorOption = Annotated[
@@ -188,24 +190,24 @@ def ingest(
     with _progress() as progress:
         task = progress.add_task("loading model", total=len(items))
         ingestor.warm_up()
-        for item in items:
-            progress.update(task, description=f"ingesting {Path(item).name}")
-            try:
-                transcript = load_source(item, overrides, fetcher)
-                result = ingestor.ingest(transcript)
-            except SourceError as error:
-                failures.append(Failure(error.where, error.problem))
-                progress.console.print(f"[red]✗[/red] {error}", highlight=False)
-            except Exception as error:  # one bad talk must not stop the batch
-                failures.append(Failure(item, f"unexpected error: {type(error).__name__}: {error}"))
-                progress.console.print(f"[red]✗[/red] {item}: unexpected error: {error}", highlight=False)
-            else:
-                verb = "replaced" if result.replaced else "ingested"
-                progress.console.print(
-                    f"[green]✓[/green] {verb} [bold]{result.talk_id}[/bold]: {result.segments} segments, "
-                    f"{result.chunks} chunks ({result.seconds:.1f}s)",
-                    highlight=False,
-                )
+
+        def loaded():
+            """The transcripts that load; a source that does not is reported here and skipped."""
+            for item in items:
+                progress.update(task, description=f"reading {Path(item).name}")
+                try:
+                    yield load_source(item, overrides, fetcher)
+                except SourceError as error:
+                    failures.append(Failure(error.where, error.problem))
+                    progress.console.print(f"[red]✗[/red] {error}", highlight=False)
+                    progress.advance(task)
+                except Exception as error:  # one bad talk must not stop the batch
+                    failures.append(Failure(item, f"unexpected error: {type(error).__name__}: {error}"))
+                    progress.console.print(f"[red]✗[/red] {item}: unexpected error: {error}", highlight=False)
+                    progress.advance(task)
+
+        for outcome in ingestor.ingest_many(loaded()):
+            _report_outcome(outcome, failures, progress.console)
             progress.advance(task)
     done = len(items) - len(failures)
     console.print(f"{done} ingested, {len(failures)} failed · workspace {space.root}", highlight=False)
@@ -330,9 +332,33 @@ def reindex(
         return
     ingestor = Ingestor(space, store=_store_config(store, store_url, space))
     ingestor.warm_up()
-    for transcript in chosen:
-        result = ingestor.ingest(transcript)
-        console.print(f"reindexed {result.talk_id}: {result.chunks} chunks")
+    failures: list = []
+    for outcome in ingestor.ingest_many(chosen):
+        _report_outcome(outcome, failures, console, verb="reindexed")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _report_outcome(outcome, failures: list, out: Console, verb: str | None = None) -> None:
+    """Prints one talk's ✓ or ✗ line; a failure is added to `failures`."""
+    from pipeline.ingest import Failure
+    from pipeline.stores import StoreError
+
+    talk = outcome.transcript.talk
+    if outcome.error is not None:
+        error = outcome.error
+        known = isinstance(error, StoreError | WorkspaceError | SourceError)
+        problem = str(error) if known else f"unexpected error: {type(error).__name__}: {error}"
+        failures.append(Failure(talk.source or talk.id, problem))
+        out.print(f"[red]✗[/red] {talk.id}: {problem}", highlight=False)
+        return
+    result = outcome.result
+    verb = verb or ("replaced" if result.replaced else "ingested")
+    out.print(
+        f"[green]✓[/green] {verb} [bold]{result.talk_id}[/bold]: {result.segments} segments, "
+        f"{result.chunks} chunks ({result.seconds:.1f}s)",
+        highlight=False,
+    )
 
 
 @app.command()
