@@ -183,13 +183,11 @@ def ingest(
         )
     except SourceError as error:
         raise fail(str(error)) from None
-    with _open_store(store, store_url, space):
-        pass  # a store that cannot be reached fails here, once, not for every talk
     ingestor = Ingestor(space, store=_store_config(store, store_url, space))
     failures: list[Failure] = []
     with _progress() as progress:
         task = progress.add_task("loading model", total=len(items))
-        ingestor.warm_up()
+        _warm_up(ingestor)
 
         def loaded():
             """The transcripts that load; a source that does not is reported here and skipped."""
@@ -331,12 +329,22 @@ def reindex(
         console.print("Every talk's index is up to date.")
         return
     ingestor = Ingestor(space, store=_store_config(store, store_url, space))
-    ingestor.warm_up()
+    _warm_up(ingestor)
     failures: list = []
     for outcome in ingestor.ingest_many(chosen):
         _report_outcome(outcome, failures, console, verb="reindexed")
     if failures:
         raise typer.Exit(1)
+
+
+def _warm_up(ingestor) -> None:
+    """Loads the model and opens the store: a store that cannot be reached fails here, once, not for every talk."""
+    from pipeline.stores import StoreError
+
+    try:
+        ingestor.warm_up()
+    except StoreError as error:
+        raise fail(str(error)) from None
 
 
 def _report_outcome(outcome, failures: list, out: Console, verb: str | None = None) -> None:

@@ -12,6 +12,7 @@ from pipeline.stores import ChunkStore, StoreError
 class MigratedTalk:
     talk_id: str
     chunks: int
+    copied: int = 0
     problem: str | None = None
 
     @property
@@ -51,8 +52,8 @@ def migrate(
             on_talk(result)
     return MigrationReport(
         talks=results,
-        source_chunks=sum(len(source.documents(t)) for t in chosen),
-        target_chunks=sum(len(target.documents(t)) for t in chosen if target.header(t)),
+        source_chunks=sum(result.chunks for result in results),
+        target_chunks=sum(result.copied for result in results),
     )
 
 
@@ -64,9 +65,10 @@ def _copy_talk(source: ChunkStore, target: ChunkStore, talk_id: str) -> Migrated
         copied = target.documents(talk_id)
         copied_header = target.header(talk_id) or {}
     except StoreError as error:
-        return MigratedTalk(talk_id, len(documents), str(error))
+        return MigratedTalk(talk_id, len(documents), problem=str(error))
+    result = MigratedTalk(talk_id, len(documents), copied=len(copied))
     if sorted(doc.id for doc in copied) != sorted(doc.id for doc in documents):
-        return MigratedTalk(talk_id, len(documents), f"{len(copied)} of {len(documents)} chunks arrived")
-    if copied_header.get("fingerprint") != header.get("fingerprint"):
-        return MigratedTalk(talk_id, len(documents), "the copied header does not match")
-    return MigratedTalk(talk_id, len(documents))
+        result.problem = f"{len(copied)} of {len(documents)} chunks arrived"
+    elif copied_header.get("fingerprint") != header.get("fingerprint"):
+        result.problem = "the copied header does not match"
+    return result

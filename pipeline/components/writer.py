@@ -28,8 +28,10 @@ class TalkWriter:
         self._chunk_store: ChunkStore | None = None
 
     def warm_up(self) -> None:
+        """Opens the store and reaches it once (`StoreError` when it cannot be used)."""
         if self._chunk_store is None:
             self._chunk_store = open_store(self.store, self._workspace.root)
+            self._chunk_store.talk_ids()
 
     def to_dict(self) -> dict[str, Any]:
         """Serialised without credentials: a password in the store URL is left out."""
