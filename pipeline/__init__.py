@@ -9,3 +9,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+__all__ = ["Library", "Step", "TalksError"]
+
+
+def __getattr__(name: str):
+    """`from pipeline import Library` (the library API, `pipeline.api`), imported on first use so that
+    `import pipeline` stays cheap."""
+    if name in __all__:
+        from pipeline import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

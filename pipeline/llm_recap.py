@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from haystack.dataclasses import ChatMessage
@@ -508,8 +507,7 @@ class LLMRecapper:
     def _extractive_recap(self, run: _Run) -> TalkRecap:
         if run.extractive is None:
             if self._extractive is None:
-                # The extractive recapper reads the workspace only in recap(talk_id), never used here.
-                self._extractive = Recapper(self.workspace or Workspace(Path(".")))
+                self._extractive = Recapper()  # recap_transcript needs no workspace
             run.extractive = self._extractive.recap_transcript(run.transcript)
         return run.extractive
 

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from pipeline.models import MigratedTalk, MigrationReport
 from pipeline.stores import ChunkStore, StoreError
 
-
-@dataclass
-class MigratedTalk:
-    talk_id: str
-    chunks: int
-    copied: int = 0
-    problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-
-@dataclass
-class MigrationReport:
-    talks: list[MigratedTalk]
-    source_chunks: int
-    target_chunks: int
-
-    @property
-    def failed(self) -> list[MigratedTalk]:
-        return [talk for talk in self.talks if not talk.ok]
+__all__ = ["MigratedTalk", "MigrationReport", "migrate"]
 
 
 def migrate(
@@ -51,6 +30,8 @@ def migrate(
         if on_talk:
             on_talk(result)
     return MigrationReport(
+        source=source.describe(),
+        target=target.describe(),
         talks=results,
         source_chunks=sum(result.chunks for result in results),
         target_chunks=sum(result.copied for result in results),
@@ -65,8 +46,8 @@ def _copy_talk(source: ChunkStore, target: ChunkStore, talk_id: str) -> Migrated
         copied = target.documents(talk_id)
         copied_header = target.header(talk_id) or {}
     except StoreError as error:
-        return MigratedTalk(talk_id, len(documents), problem=str(error))
-    result = MigratedTalk(talk_id, len(documents), copied=len(copied))
+        return MigratedTalk(talk_id=talk_id, chunks=len(documents), problem=str(error))
+    result = MigratedTalk(talk_id=talk_id, chunks=len(documents), copied=len(copied))
     if sorted(doc.id for doc in copied) != sorted(doc.id for doc in documents):
         result.problem = f"{len(copied)} of {len(documents)} chunks arrived"
     elif copied_header.get("fingerprint") != header.get("fingerprint"):

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from datetime import date as Date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 YOUTUBE_WATCH = "https://www.youtube.com/watch?v={video_id}&t={seconds}s"
 
@@ -25,12 +35,39 @@ def format_timestamp(seconds: float | None) -> str:
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+class Chapter(BaseModel):
+    """A video chapter: where it starts (seconds) and its title, as the uploader wrote it or as exported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float = Field(ge=0, allow_inf_nan=False)
+    title: str = Field(min_length=1, max_length=300)
+
+
+#: A talk id names files (`transcripts/ID.json`, `index/ID.npz`, locks, recaps) and URLs, so it is checked wherever one
+#: arrives (`pipeline.workspace.check_talk_id`); keep `TALK_ID_RULE` in step with the pattern.
+TALK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+TALK_ID_MAX_LENGTH = 128
+TALK_ID_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit, at most 128 characters"
+TalkId = Annotated[str, Field(pattern=TALK_ID_PATTERN, max_length=TALK_ID_MAX_LENGTH)]
+_TALK_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(TalkId)
+
+
+def is_valid_talk_id(value: object) -> bool:
+    """True when `value` is a talk id `Talk` accepts (the same pattern, the same regex engine)."""
+    try:
+        _TALK_ID_ADAPTER.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
 class Talk(BaseModel):
     """Metadata of one talk. `id` is stable across re-ingests."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)
+    id: TalkId
     title: str | None = None
     speakers: list[str] = Field(default_factory=list)
     event: str | None = None
@@ -40,6 +77,20 @@ class Talk(BaseModel):
     language: str | None = None
     captions_auto: bool | None = Field(default=None, description="True when the captions were auto-generated.")
     extra: dict[str, str] = Field(default_factory=dict, description="Any further metadata from a sidecar or manifest.")
+    duration: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Video length in seconds.")
+    chapters: list[Chapter] = Field(
+        default_factory=list, description="The uploader's chapters (from the video description), in order."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_video_fields(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """`duration` and `chapters` are left out while empty, so talks stored before they existed keep their
+        JSON (and the hashes that tell whether a talk's index is up to date)."""
+        data = handler(self)
+        for key in ("duration", "chapters"):
+            if key in data and data[key] in (None, []):
+                del data[key]
+        return data
 
     @property
     def display_title(self) -> str:
@@ -223,3 +274,132 @@ class EventDigest(BaseModel):
     themes: list[Theme] = Field(default_factory=list)
     generation: GenerationInfo = Field(default_factory=GenerationInfo)
     grounding: GroundingReport = Field(default_factory=GroundingReport)
+
+
+# --- the library's requests and reports (`pipeline.api`) ---------------------------------------------------------
+
+
+class IngestOptions(BaseModel):
+    """How `Library.ingest` reads its sources: metadata that overrides what a source says, and the YouTube request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    talk_id: str | None = Field(default=None, description="Talk id (one source only); default: file stem or video id.")
+    title: str | None = None
+    speakers: list[str] = Field(default_factory=list)
+    event: str | None = None
+    date: Date | None = None
+    youtube_id: str | None = Field(default=None, description="YouTube id of a local transcript's video.")
+    languages: list[str] = Field(default_factory=lambda: ["en"], description="YouTube caption languages, in order.")
+    translate: str | None = Field(default=None, description="Translate captions to this language if none exist.")
+    proxy: str | None = Field(default=None, description="HTTP(S) proxy URL for YouTube.")
+    refresh: bool = Field(default=False, description="Fetch YouTube transcripts again even when cached.")
+
+    def overrides(self) -> dict[str, object]:
+        """The talk metadata given, in the form `load_source` takes."""
+        return {
+            "id": self.talk_id,
+            "title": self.title,
+            "speakers": self.speakers,
+            "event": self.event,
+            "date": self.date,
+            "youtube_id": self.youtube_id,
+        }
+
+
+class IngestedTalk(BaseModel):
+    """One talk stored by an ingest or reindex."""
+
+    talk_id: str
+    chunks: int
+    segments: int
+    seconds: float
+    replaced: bool = False
+
+
+class IngestFailure(BaseModel):
+    """A source (or talk) that could not be ingested, and why, in one line."""
+
+    source: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.problem}"
+
+
+class IngestReport(BaseModel):
+    """What `Library.ingest` or `Library.reindex` did."""
+
+    workspace: str
+    store: str
+    talks: list[IngestedTalk] = Field(default_factory=list)
+    failures: list[IngestFailure] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+IndexStatus = Literal["indexed", "stale", "not indexed"]
+
+
+class TalkInfo(BaseModel):
+    """A talk of the workspace and whether its chunks in the store match its transcript."""
+
+    talk: Talk
+    segments: int
+    words: int
+    duration: float | None = None
+    status: IndexStatus
+
+
+class RemovedTalk(BaseModel):
+    """A talk removed from the workspace and the store."""
+
+    talk_id: str
+    workspace: str
+    store: str
+
+
+class AskRequest(BaseModel):
+    """One question, with the filters and sizes it is asked with (None: the library's defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    talk: str | None = None
+    event: str | None = None
+    speaker: str | None = Field(default=None, description="Part of a speaker's name.")
+    top_k: int | None = Field(default=None, ge=1, le=50)
+    answer_words: int | None = Field(default=None, ge=0, description="Extractive answer length; 0 for none.")
+
+
+class MigratedTalk(BaseModel):
+    """One talk copied between stores: chunks in the source, chunks read back from the target, what differs."""
+
+    talk_id: str
+    chunks: int
+    copied: int = 0
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+class MigrationReport(BaseModel):
+    """What `Library.migrate` copied, and whether the target holds exactly the source's chunks."""
+
+    source: str = ""
+    target: str = ""
+    talks: list[MigratedTalk] = Field(default_factory=list)
+    source_chunks: int = 0
+    target_chunks: int = 0
+
+    @property
+    def failed(self) -> list[MigratedTalk]:
+        return [talk for talk in self.talks if not talk.ok]
+
+    @property
+    def verified(self) -> bool:
+        return self.source_chunks == self.target_chunks and not self.failed

@@ -273,9 +273,11 @@ def _generation(parameters: dict[str, Any], theme_count: int | None) -> Generati
 
 
 class Recapper:
-    """Recaps talks of a workspace, and digests its events. The embedding model loads once, in `warm_up`."""
+    """Recaps talks of a workspace, and digests its events. The embedding model loads once, in `warm_up`.
 
-    def __init__(self, workspace: Workspace, settings: RecapSettings = RecapSettings()) -> None:
+    Without a workspace only `recap_transcript` works (the talks come from the caller)."""
+
+    def __init__(self, workspace: Workspace | None = None, settings: RecapSettings = RecapSettings()) -> None:
         self.workspace = workspace
         self.settings = settings
         self.pipeline = build_recap_pipeline(settings)
@@ -290,7 +292,12 @@ class Recapper:
 
     def recap(self, talk_id: str, themes: int | None = None) -> TalkRecap:
         """The recap of one talk of the workspace (`WorkspaceError` when there is no such talk)."""
-        return self.recap_transcript(self.workspace.load_transcript(talk_id), themes)
+        return self.recap_transcript(self._workspace().load_transcript(talk_id), themes)
+
+    def _workspace(self) -> Workspace:
+        if self.workspace is None:
+            raise RecapError("this Recapper has no workspace: give it one, or call recap_transcript")
+        return self.workspace
 
     def recap_transcript(self, transcript: Transcript, themes: int | None = None) -> TalkRecap:
         _check_count(themes)
@@ -303,17 +310,18 @@ class Recapper:
         return recap
 
     def events(self) -> list[str]:
-        return sorted({t.talk.event for t in self.workspace.transcripts() if t.talk.event})
+        return sorted({t.talk.event for t in self._workspace().transcripts() if t.talk.event})
 
     def event_transcripts(self, event_name: str) -> tuple[list[Transcript], list[Transcript]]:
         """The event's talks (by date, then id) and those of them with text to digest."""
         transcripts = [
-            t for t in self.workspace.transcripts() if t.talk.event and t.talk.event.lower() == event_name.lower()
+            t for t in self._workspace().transcripts() if t.talk.event and t.talk.event.lower() == event_name.lower()
         ]
         transcripts.sort(key=lambda t: (t.talk.date is None, t.talk.date or 0, t.talk.id))
         if not transcripts:
             known = ", ".join(self.events()) or "none"
-            raise RecapError(f"no talks of event '{event_name}' in workspace {self.workspace.root} (events: {known})")
+            root = self._workspace().root
+            raise RecapError(f"no talks of event '{event_name}' in workspace {root} (events: {known})")
         spoken = [t for t in transcripts if any(s.text.strip() for s in t.segments)]
         if not spoken:
             event = transcripts[0].talk.event
