@@ -4,12 +4,23 @@
 
 1. `GET  /watch?v=ID`                      the watch page; the library only needs `"INNERTUBE_API_KEY":"..."` in it
                                            (a page with `class="g-recaptcha"` instead means IpBlocked; one with
-                                           `action="https://consent.youtube.com/s"` is the cookie-consent wall)
+                                           `action="https://consent.youtube.com/s"` is the cookie-consent wall).
+                                           Like YouTube's, it embeds `var ytInitialPlayerResponse = {...};` with
+                                           `videoDetails` and `microformat.playerMicroformatRenderer` (upload date)
 2. `POST /youtubei/v1/player?key=KEY`      JSON body `{"context": {"client": {"clientName": "ANDROID", ...}},
-                                           "videoId": ID}`; answers `playabilityStatus` and
+                                           "videoId": ID}`; answers `playabilityStatus`, `videoDetails` (title,
+                                           author, lengthSeconds, shortDescription) and
                                            `captions.playerCaptionsTracklistRenderer.{captionTracks,translationLanguages}`
 3. `GET  /api/timedtext?v=ID&...&lang=xx`  the track's `baseUrl` (the library strips `&fmt=srv3`, adds `&tlang=yy`
                                            to translate) answering `<transcript><text start= dur=>...</text>`
+
+and, for playlists (`fake.add_playlist(ID, FakePlaylist(...))`), what the YouTube web client reads:
+
+4. `GET  /playlist?list=ID`                the page, with `ytcfg` and `var ytInitialData = {...};` holding the first
+                                           `page_size` entries as `playlistVideoRenderer`s (or `lockupViewModel`s)
+                                           and a `continuationItemRenderer` token when there are more
+5. `POST /youtubei/v1/browse?key=KEY`      body `{"context": ..., "continuation": TOKEN}`: the next entries in
+                                           `onResponseReceivedActions[0].appendContinuationItemsAction`
 
 `FakeYouTubeSession` is a `requests.Session` whose adapter rewrites `https://www.youtube.com/...` to the server, so
 `YouTubeTranscriptApi(http_client=session)` talks to it. Every request is recorded in `FakeYouTube.hits`. The server
@@ -41,13 +52,24 @@ API_KEY = "AIzaSyFAKE_innertube-key_0123456789ab"
 BOT_CHECK_REASON = "Sign in to confirm you\u2019re not a bot"  # with a typographic apostrophe, as YouTube sends it
 AGE_REASON = "This video may be inappropriate for some users."
 UNAVAILABLE_REASON = "This video is unavailable"
-KINDS = {"/watch": "watch", "/youtubei/v1/player": "player", "/api/timedtext": "timedtext"}
+KINDS = {
+    "/watch": "watch",
+    "/youtubei/v1/player": "player",
+    "/api/timedtext": "timedtext",
+    "/playlist": "playlist",
+    "/youtubei/v1/browse": "browse",
+}
 TRANSLATION_LANGUAGES = [("en", "English"), ("de", "German"), ("fr", "French"), ("es", "Spanish")]
 
 WATCH_PAGE = """<!DOCTYPE html><html lang="en"><head><title>{title} - YouTube</title>
 <script>ytcfg.set({{"CLIENT_CANARY_STATE":"none","INNERTUBE_API_KEY":"{key}","INNERTUBE_API_VERSION":"v1",
 "INNERTUBE_CLIENT_NAME":"WEB","INNERTUBE_CONTEXT_CLIENT_VERSION":"2.20250101.00.00"}});</script></head>
-<body><div id="player"></div></body></html>"""
+<body><div id="player"></div><script nonce="abc">var ytInitialPlayerResponse = {player};var meta = 1;</script>
+</body></html>"""
+PLAYLIST_PAGE = """<!DOCTYPE html><html lang="en"><head><title>{title} - YouTube</title>
+<script>ytcfg.set({{"INNERTUBE_API_KEY":"{key}","INNERTUBE_CONTEXT_CLIENT_VERSION":"2.20250101.00.00"}});</script>
+</head><body><script nonce="abc">var ytInitialData = {data};</script></body></html>"""
+PLAYLIST_MISSING = "The playlist does not exist."
 RECAPTCHA_PAGE = """<!DOCTYPE html><html><head><title>https://www.youtube.com/watch?v={video_id}</title></head>
 <body><form id="captcha-form" action="index" method="post"><div class="g-recaptcha" data-sitekey="6Lc-fake"></div>
 </form><div>Our systems have detected unusual traffic from your computer network.</div></body></html>"""
@@ -85,6 +107,24 @@ class FakeVideo:
     timedtext_body: str | None = None  # replaces the XML (e.g. an empty body)
     delay: float = 0.0  # seconds to wait before answering the watch page
     bot_checks: int = 0  # answer the first n player requests with the "not a bot" check, then normally
+    channel: str = "Some Conference"  # videoDetails.author
+    description: str = ""  # videoDetails.shortDescription, where uploaders write chapters
+    length_seconds: str = "1800"
+    upload_date: str | None = "2026-05-14T06:00:00-07:00"  # only in the watch page's microformat, as on YouTube
+
+
+@dataclass
+class FakePlaylist:
+    """A playlist: its videos (ids) and how many the page and each continuation hold. `private` ids are listed as
+    unplayable entries; `lockups` serves the newer `lockupViewModel` entries instead of `playlistVideoRenderer`;
+    `missing` answers with YouTube's "does not exist" alert."""
+
+    video_ids: list[str] = field(default_factory=list)
+    title: str = "Some Conference 2026"
+    page_size: int = 100
+    private: list[str] = field(default_factory=list)
+    lockups: bool = False
+    missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +178,7 @@ class FakeYouTube:
 
     def __init__(self) -> None:
         self.videos: dict[str, FakeVideo] = {}
+        self.playlists: dict[str, FakePlaylist] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -221,7 +262,14 @@ class FakeYouTube:
         data: dict[str, Any] = {
             "responseContext": {"visitorData": "CgtmS09UUW54WUQ5VSjGu6bCBg%3D%3D"},
             "playabilityStatus": video.playability,
-            "videoDetails": {"videoId": video_id, "title": video.title, "lengthSeconds": "1800"},
+            "videoDetails": {
+                "videoId": video_id,
+                "title": video.title,
+                "lengthSeconds": video.length_seconds,
+                "author": video.channel,
+                "shortDescription": video.description,
+                "channelId": "UCfakeChannel0000000000",
+            },
         }
         if video.captions and video.playability.get("status") == "OK":
             tracks = []
@@ -249,6 +297,78 @@ class FakeYouTube:
                 }
             }
         return data
+
+    def page_player_json(self, video_id: str, video: FakeVideo) -> dict[str, Any]:
+        """The player response embedded in the watch page: the same `videoDetails`, plus the `microformat` the
+        innertube reply lacks (the upload date)."""
+        data = self.player_json(video_id, video)
+        micro: dict[str, Any] = {
+            "title": {"simpleText": video.title},
+            "description": {"simpleText": video.description},
+            "lengthSeconds": video.length_seconds,
+            "ownerChannelName": video.channel,
+        }
+        if video.upload_date:
+            micro |= {"uploadDate": video.upload_date, "publishDate": video.upload_date}
+        return {**data, "microformat": {"playerMicroformatRenderer": micro}}
+
+    def add_playlist(self, playlist_id: str, playlist: FakePlaylist) -> FakePlaylist:
+        self.playlists[playlist_id] = playlist
+        return playlist
+
+    def playlist_items(self, playlist_id: str, offset: int) -> list[dict[str, Any]]:
+        """Entries from `offset` (one page), then a continuation item when more follow."""
+        playlist = self.playlists[playlist_id]
+        listed = playlist.video_ids + playlist.private
+        page = listed[offset : offset + playlist.page_size]
+        items: list[dict[str, Any]] = []
+        for number, video_id in enumerate(page, offset + 1):
+            title = self.videos[video_id].title if video_id in self.videos else f"Video {number}"
+            if playlist.lockups and video_id not in playlist.private:
+                items.append(
+                    {
+                        "lockupViewModel": {
+                            "contentId": video_id,
+                            "contentType": "LOCKUP_CONTENT_TYPE_VIDEO",
+                            "metadata": {"lockupMetadataViewModel": {"title": {"content": title}}},
+                        }
+                    }
+                )
+                continue
+            entry: dict[str, Any] = {
+                "videoId": video_id,
+                "index": {"simpleText": str(number)},
+                "title": {"runs": [{"text": "[Private video]" if video_id in playlist.private else title}]},
+                "isPlayable": video_id not in playlist.private,
+            }
+            items.append({"playlistVideoRenderer": entry})
+        if offset + playlist.page_size < len(listed):
+            token = f"{playlist_id}:{offset + playlist.page_size}"
+            command = {"continuationCommand": {"token": token, "request": "CONTINUATION_REQUEST_TYPE_BROWSE"}}
+            items.append(
+                {
+                    "continuationItemRenderer": {
+                        "trigger": "CONTINUATION_TRIGGER_ON_ITEM_SHOWN",
+                        "continuationEndpoint": command,
+                    }
+                }
+            )
+        return items
+
+    def playlist_data(self, playlist_id: str) -> dict[str, Any]:
+        """`ytInitialData` of a playlist page, nested as YouTube nests it."""
+        playlist = self.playlists.get(playlist_id)
+        if playlist is None or playlist.missing:
+            alert = {"type": "ERROR", "text": {"runs": [{"text": PLAYLIST_MISSING}]}}
+            return {"responseContext": {}, "alerts": [{"alertWithButtonRenderer": alert}]}
+        contents = {"playlistVideoListRenderer": {"contents": self.playlist_items(playlist_id, 0)}}
+        section = {"itemSectionRenderer": {"contents": [contents]}}
+        tab = {"tabRenderer": {"selected": True, "content": {"sectionListRenderer": {"contents": [section]}}}}
+        return {
+            "responseContext": {},
+            "contents": {"twoColumnBrowseResultsRenderer": {"tabs": [tab]}},
+            "metadata": {"playlistMetadataRenderer": {"title": playlist.title}},
+        }
 
     def timedtext_xml(self, video: FakeVideo, query: dict[str, str]) -> str | None:
         auto = query.get("kind") == "asr"
@@ -299,6 +419,13 @@ def _handler_for(fake: FakeYouTube) -> type[BaseHTTPRequestHandler]:
                 self._player(video_id or "", video, query, body)
             elif kind == "timedtext" and method == "GET" and video is not None:
                 self._timedtext(video, query)
+            elif kind == "playlist" and method == "GET":
+                data = fake.playlist_data(query.get("list", ""))
+                title = escape(fake.playlists[query["list"]].title if query.get("list") in fake.playlists else "")
+                page = PLAYLIST_PAGE.format(title=title, key=API_KEY, data=json.dumps(data))
+                self._send(200, "text/html", page)
+            elif kind == "browse" and method == "POST":
+                self._browse(query, body)
             else:
                 self._send(404, "text/html", "<html><body>404 Not Found</body></html>")
 
@@ -313,7 +440,22 @@ def _handler_for(fake: FakeYouTube) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "text/html", CONSENT_PAGE)
             else:
                 title = escape(video.title if video else "YouTube")
-                self._send(200, "text/html", WATCH_PAGE.format(title=title, key=API_KEY))
+                player = json.dumps(fake.page_player_json(video_id, video) if video else {}).replace("</", "<\\/")
+                self._send(200, "text/html", WATCH_PAGE.format(title=title, key=API_KEY, player=player))
+
+        def _browse(self, query: dict[str, str], body: bytes) -> None:
+            try:
+                token = json.loads(body)["continuation"]
+                playlist_id, offset = token.rsplit(":", 1)
+                items = fake.playlist_items(playlist_id, int(offset))
+            except (ValueError, KeyError, TypeError):
+                self._send(400, "application/json", json.dumps({"error": {"code": 400}}))
+                return
+            if query.get("key") != API_KEY:
+                self._send(400, "application/json", json.dumps({"error": {"code": 400}}))
+                return
+            action = {"appendContinuationItemsAction": {"continuationItems": items}}
+            self._send(200, "application/json", json.dumps({"onResponseReceivedActions": [action]}))
 
         def _player(self, video_id: str, video: FakeVideo | None, query: dict[str, str], body: bytes) -> None:
             try:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from pipeline.sources import expand_sources, load_source
 from pipeline.sources.base import RawSegment, SourceError
-from pipeline.sources.youtube import YouTubeFetcher, parse_video_id
+from pipeline.sources.youtube import YouTubeFetcher, parse_playlist_id, parse_video_id
 from tests.fakeyoutube import (
     AGE_REASON,
     BOT_CHECK_REASON,
+    PLAYLIST_MISSING,
     RECAPTCHA_PAGE,
+    FakePlaylist,
     FakeTrack,
     FakeVideo,
     FakeYouTube,
@@ -301,17 +307,18 @@ def test_not_a_video_id_makes_no_request(yt: FakeYouTube) -> None:
 def test_blocked_is_retried_then_retryable(
     yt: FakeYouTube, video_id: str, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="pipeline.sources.youtube"):
-        error = failure(yt, video_id, max_attempts=3)
+    lines: list[str] = []
+    with caplog.at_level(logging.INFO, logger="pipeline.sources.youtube"):
+        error = failure(yt, video_id, max_attempts=3, on_retry=lines.append)
 
     assert yt.count(kind, video_id) == 3
     assert error.retryable is True
     assert error.problem.startswith("YouTube is blocking requests from this IP")
     assert "--proxy" in error.problem and "re-run later" in error.problem and "3 attempts" in error.problem
-    assert [record.getMessage().split(" failed")[0] for record in caplog.records] == [
-        f"youtube:{video_id}: attempt 1 of 3",
-        f"youtube:{video_id}: attempt 2 of 3",
-    ]
+    expected = [f"youtube:{video_id}: attempt 1 of 3", f"youtube:{video_id}: attempt 2 of 3"]
+    assert [line.split(" failed")[0] for line in lines] == expected  # for the caller's one updating line
+    assert [record.getMessage().split(" failed")[0] for record in caplog.records] == expected
+    assert all(record.levelno == logging.INFO for record in caplog.records)  # not printed unless asked for
 
 
 def test_one_attempt_means_no_retry(yt: FakeYouTube) -> None:
@@ -341,13 +348,62 @@ class CountingSession(FakeYouTubeSession):
         return super().request(*args, **kwargs)
 
 
-def test_no_network_is_retried_then_retryable(yt: FakeYouTube) -> None:
+def test_a_refused_connection_is_not_retried_but_retryable_later(yt: FakeYouTube) -> None:
     session = CountingSession(f"http://127.0.0.1:{closed_port()}")
-    error = failure(yt, TALK, http_client=session, max_attempts=3)
+    lines: list[str] = []
+    error = failure(yt, TALK, http_client=session, max_attempts=4, backoff_seconds=5.0, on_retry=lines.append)
 
-    assert error.retryable is True
-    assert error.problem.startswith("cannot reach YouTube (no network?)")
-    assert session.calls == 3
+    assert error.retryable is True  # a later run may have a network
+    assert error.problem == "cannot reach YouTube (no network?): the connection was refused; re-run later to resume"
+    assert session.calls == 1 and lines == []  # no waiting: retrying in seconds cannot fix it
+
+
+class UnresolvableSession(CountingSession):
+    """Every request goes to a host name that cannot resolve (`.invalid` is reserved for that, RFC 2606)."""
+
+    def __init__(self) -> None:
+        super().__init__("http://no-such-host.invalid")
+
+
+def test_a_name_that_does_not_resolve_is_not_retried() -> None:
+    session = UnresolvableSession()
+    with pytest.raises(SourceError) as caught:
+        YouTubeFetcher(http_client=session, max_attempts=4, backoff_seconds=5.0).fetch(TALK)
+
+    assert caught.value.retryable is True
+    assert caught.value.problem == (
+        "cannot reach YouTube (no network?): the host name does not resolve; re-run later to resume"
+    )
+    assert session.calls == 1
+
+
+def test_a_dropped_connection_is_retried(fake_youtube: FakeYouTube) -> None:  # noqa: F811
+    lines: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        stop = threading.Event()
+
+        def hang_up() -> None:  # accept, then close without answering: a reset, not a refusal
+            server.settimeout(0.1)
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    continue
+                connection.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        try:
+            session = CountingSession(f"http://127.0.0.1:{server.getsockname()[1]}")
+            error = failure(fake_youtube, TALK, http_client=session, max_attempts=3, on_retry=lines.append)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
+    assert session.calls == 3 and len(lines) == 2
+    assert error.retryable is True and error.problem.startswith("cannot reach YouTube (no network?)")
 
 
 def test_a_timeout_is_retried_then_retryable(yt: FakeYouTube) -> None:
@@ -450,3 +506,216 @@ def test_a_failed_fetch_writes_no_cache(yt: FakeYouTube, tmp_path: Path) -> None
     failure(yt, NO_CAPTIONS, cache_dir=tmp_path / "cache")
 
     assert not (tmp_path / "cache").exists()
+
+
+# -- the video's own metadata --------------------------------------------------------------------------------------
+
+CHAPTERED = "chaptered01"
+UNSORTED = "unsortedCh1"
+PAST_END = "pastEndCh01"
+DESCRIPTION = """Maya explains how to price a developer tool.
+
+Chapters:
+0:00 Intro
+1:05 - Seat-based pricing
+(2:30) Usage-based pricing
+Q&A – 4:10
+
+Slides: https://example.com/slides.pdf (updated 12:00)
+"""
+
+
+def add_metadata_videos(fake: FakeYouTube) -> None:
+    tracks = standard_talk().tracks
+    fake.add(
+        CHAPTERED,
+        FakeVideo(
+            tracks=tracks,
+            title="Pricing Developer Tools",
+            channel="DevTools Conf",
+            description=DESCRIPTION,
+            length_seconds="305",
+            upload_date="2026-03-02T09:30:00-08:00",
+        ),
+    )
+    fake.add(
+        UNSORTED, FakeVideo(tracks=tracks, description="0:00 Intro\n3:00 Later\n2:00 Earlier\n", length_seconds="600")
+    )
+    fake.add(
+        PAST_END, FakeVideo(tracks=tracks, description="0:00 Intro\n2:00 Middle\n12:00 Outro\n", length_seconds="600")
+    )
+
+
+def test_metadata_comes_from_the_pages_the_library_fetches(yt: FakeYouTube) -> None:
+    add_metadata_videos(yt)
+    video = fetcher(yt).fetch(CHAPTERED).video
+
+    assert (video.title, video.channel, video.duration) == ("Pricing Developer Tools", "DevTools Conf", 305.0)
+    assert video.upload_date == date(2026, 3, 2)  # from the watch page's microformat
+    assert [(c.start, c.title) for c in video.chapters] == [
+        (0.0, "Intro"),
+        (65.0, "Seat-based pricing"),
+        (150.0, "Usage-based pricing"),
+        (250.0, "Q&A"),
+    ]
+    assert (yt.count("watch"), yt.count("player"), yt.count("timedtext")) == (1, 1, 1)  # no extra request
+
+
+def test_a_video_without_chapters(yt: FakeYouTube) -> None:
+    video = fetcher(yt).fetch(TALK).video
+
+    assert video.title == "A talk" and video.channel == "Some Conference" and video.chapters == ()
+    assert video.upload_date == date(2026, 5, 14) and video.duration == 1800.0
+
+
+@pytest.mark.parametrize(
+    ("video_id", "warning"),
+    [
+        (UNSORTED, "youtube:unsortedCh1: ignoring the description's chapters: they are not in time order (line 3)"),
+        (
+            PAST_END,
+            "youtube:pastEndCh01: ignoring the description's chapters: line 3 starts at 12:00, past the end of the "
+            "video (10:00)",
+        ),
+    ],
+)
+def test_chapters_with_bad_times_are_ignored_with_a_warning(
+    yt: FakeYouTube, video_id: str, warning: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_metadata_videos(yt)
+    with caplog.at_level(logging.WARNING):
+        video = fetcher(yt).fetch(video_id).video
+
+    assert video.chapters == () and video.duration == 600.0
+    assert [record.getMessage() for record in caplog.records] == [warning]
+
+
+def test_metadata_is_cached_with_the_captions(yt: FakeYouTube, tmp_path: Path) -> None:
+    add_metadata_videos(yt)
+    first = fetcher(yt, cache_dir=tmp_path).fetch(CHAPTERED)
+    yt.reset()
+
+    second = fetcher(yt, cache_dir=tmp_path).fetch(CHAPTERED)
+
+    assert yt.count() == 0 and second.from_cache and second == first and len(second.video.chapters) == 4
+
+
+def test_an_old_cache_file_without_metadata_is_refetched(yt: FakeYouTube, tmp_path: Path) -> None:
+    fetcher(yt, cache_dir=tmp_path).fetch(TALK)
+    path = tmp_path / f"{TALK}.json"
+    old = json.loads(path.read_text(encoding="utf-8"))
+    del old["video"]
+    old["format"] = 1
+    path.write_text(json.dumps(old), encoding="utf-8")
+    yt.reset()
+
+    result = fetcher(yt, cache_dir=tmp_path).fetch(TALK)
+
+    assert not result.from_cache and result.video.title == "A talk" and yt.count("player") == 1
+
+
+def test_a_youtube_talk_gets_its_metadata_and_flags_still_win(yt: FakeYouTube) -> None:
+    add_metadata_videos(yt)
+    url = f"https://www.youtube.com/watch?v={CHAPTERED}"
+
+    talk = load_source(url, None, fetcher(yt)).talk
+    assert (talk.id, talk.title, talk.speakers, talk.date) == (
+        CHAPTERED,
+        "Pricing Developer Tools",
+        ["DevTools Conf"],
+        date(2026, 3, 2),
+    )
+    assert talk.duration == 305.0 and [c.title for c in talk.chapters][:2] == ["Intro", "Seat-based pricing"]
+    assert talk.extra == {"channel": "DevTools Conf"} and talk.source == url
+
+    overrides = {"title": "My title", "speakers": ["Maya Lindqvist"], "date": date(2026, 1, 1), "event": "Conf"}
+    given = load_source(url, overrides, fetcher(yt)).talk
+    assert (given.title, given.speakers, given.date, given.event) == (
+        "My title",
+        ["Maya Lindqvist"],
+        date(2026, 1, 1),
+        "Conf",
+    )
+    assert given.extra["channel"] == "DevTools Conf"  # the channel is kept even when the speakers are given
+
+
+# -- playlists -----------------------------------------------------------------------------------------------------
+
+PLAYLIST = "PLfakeConference2026talks"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"https://www.youtube.com/playlist?list={PLAYLIST}",
+        f"youtube.com/playlist?list={PLAYLIST}&si=abc",
+        f"https://m.youtube.com/playlist?list={PLAYLIST}",
+        f"https://www.youtube.com/watch?list={PLAYLIST}",
+    ],
+)
+def test_parse_playlist_id(text: str) -> None:
+    assert parse_playlist_id(text) == PLAYLIST
+    assert parse_video_id(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"https://www.youtube.com/watch?v={ID}&list={PLAYLIST}",  # one video of a playlist: that video
+        "https://www.youtube.com/playlist?list=short",
+        f"https://example.com/playlist?list={PLAYLIST}",
+        PLAYLIST,
+        "https://www.youtube.com/playlist",
+    ],
+)
+def test_parse_playlist_id_rejects_everything_else(text: str) -> None:
+    assert parse_playlist_id(text) is None
+
+
+def test_a_playlist_lists_its_videos_across_continuations(yt: FakeYouTube) -> None:
+    ids = [f"video{n:06d}" for n in range(7)]
+    yt.add_playlist(PLAYLIST, FakePlaylist(video_ids=ids, page_size=3, private=["private0001"]))
+
+    result = fetcher(yt).playlist(PLAYLIST)
+
+    assert result.title == "Some Conference 2026"
+    assert [entry.video_id for entry in result.videos] == ids
+    assert result.skipped == 1  # the private video is listed as unplayable
+    assert (yt.count("playlist"), yt.count("browse")) == (1, 2)
+
+
+def test_a_playlist_of_lockup_entries(yt: FakeYouTube) -> None:
+    yt.add_playlist(PLAYLIST, FakePlaylist(video_ids=[TALK, FRENCH], lockups=True))
+
+    result = fetcher(yt).playlist(PLAYLIST)
+
+    assert [(entry.video_id, entry.title) for entry in result.videos] == [(TALK, "A talk"), (FRENCH, "A talk")]
+
+
+def test_a_missing_playlist_is_one_clear_line(yt: FakeYouTube) -> None:
+    with pytest.raises(SourceError) as caught:
+        fetcher(yt).playlist("PLdoesNotExist0000")
+
+    assert str(caught.value) == "youtube:playlist:PLdoesNotExist0000: the playlist is unavailable: " + PLAYLIST_MISSING
+    assert caught.value.retryable is False and yt.count("playlist") == 1
+
+
+def test_a_mix_is_not_a_playlist(yt: FakeYouTube) -> None:
+    with pytest.raises(SourceError, match="a YouTube mix is made up for each viewer"):
+        fetcher(yt).playlist("RDdQw4w9WgXcQ")
+    assert yt.count() == 0
+
+
+def test_expand_sources_turns_a_playlist_into_its_videos(yt: FakeYouTube, tmp_path: Path) -> None:
+    yt.add_playlist(PLAYLIST, FakePlaylist(video_ids=[TALK, FRENCH]))
+    problems: list[SourceError] = []
+    sources = [
+        f"https://www.youtube.com/playlist?list={PLAYLIST}",
+        f"https://youtu.be/{TALK}",  # already in the playlist: once
+        "https://www.youtube.com/playlist?list=PLdoesNotExist0000",
+    ]
+
+    expanded = expand_sources(sources, fetcher(yt), problems)
+
+    assert expanded == [f"https://www.youtube.com/watch?v={TALK}", f"https://www.youtube.com/watch?v={FRENCH}"]
+    assert [error.where for error in problems] == ["youtube:playlist:PLdoesNotExist0000"]
