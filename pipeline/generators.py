@@ -32,12 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.config import ConfigError, config_files, read_config_table
 from pipeline.models import GenerationInfo
+from pipeline.resources import PROMPTS_DIR
 
 logger = logging.getLogger(__name__)
 
 Backend = Literal["extractive", "llama-cpp", "openai"]
 BACKENDS: tuple[str, ...] = ("extractive", "llama-cpp", "openai")
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 PLACEHOLDER_API_KEY = "sk-no-key-required"
 WORDS_TO_TOKENS = 1.4
 
