@@ -11,6 +11,7 @@ from haystack import Document
 
 from pipeline.models import Transcript
 from pipeline.pipelines import IndexSettings, build_indexing_pipeline, run_pipeline
+from pipeline.sources.base import SourceError
 from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
 
@@ -105,13 +106,16 @@ class Ingestor:
         chunker = self.pipeline.get_component("chunker")
         waiting: list[_Prepared | IngestOutcome] = []  # in input order; an outcome is a talk that already failed
         chunks = 0
+        taken: dict[str, str] = {}  # talk id -> the source that took it in this run
         for transcript in transcripts:
             started = time.perf_counter()
             try:
                 talk_id = transcript.talk.id
-                replaced = self.workspace.has_talk(talk_id) or any(
-                    isinstance(p, _Prepared) and p.cleaned.talk.id == talk_id for p in waiting
-                )
+                if talk_id in taken:  # two inputs of one run with one id: never replace silently
+                    problem = f"id '{talk_id}' already used by {taken[talk_id]} in this run; pass --id"
+                    raise SourceError(transcript.talk.source or talk_id, problem + " to ingest it under another id")
+                taken[talk_id] = transcript.talk.source or talk_id
+                replaced = self.workspace.has_talk(talk_id)
                 cleaned = cleaner.run(transcript=transcript)["transcript"]
                 documents = chunker.run(transcript=cleaned)["documents"]
             except Exception as error:  # one bad talk must not stop the others

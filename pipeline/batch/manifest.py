@@ -18,8 +18,11 @@ import yaml
 from pydantic import ValidationError
 
 from pipeline.models import Talk
+from pipeline.sources.base import SourceError
 from pipeline.sources.files import talk_id_from
-from pipeline.sources.youtube import parse_video_id
+from pipeline.sources.safe_yaml import StrictLoader, yaml_problem
+from pipeline.sources.text_io import read_text
+from pipeline.sources.youtube import PLAYLIST_URL, parse_playlist_id, parse_video_id
 
 MANIFEST_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 KNOWN_KEYS = ("source", "id", "title", "speakers", "event", "date", "language", "translate")
@@ -55,6 +58,7 @@ class ManifestRow:
     metadata: dict[str, Any]
     languages: tuple[str, ...] | None = None
     translate: str | None = None
+    playlist_id: str | None = None  # a YouTube playlist: expanded into one row per video before the run
 
     def fingerprint(self, languages: Sequence[str], translate: str | None) -> str:
         """A hash of everything that decides this talk's result; a changed row is processed again."""
@@ -82,9 +86,9 @@ def read_manifest(path: Path) -> Manifest:
     if kind is None:
         raise BatchError(f"{path}: unsupported manifest type '{path.suffix}' (expected .csv, .jsonl or .yaml)")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BatchError(f"{path}: cannot read manifest ({error})") from None
+        text = read_text(path)  # UTF-8 or UTF-16, within the file-size cap
+    except SourceError as error:
+        raise BatchError(f"{path}: cannot read manifest ({error.problem})") from None
     readers = {"csv": _csv_items, "jsonl": _jsonl_items, "yaml": _yaml_items}
     rows: list[ManifestRow] = []
     problems: list[ManifestProblem] = []
@@ -150,19 +154,23 @@ def _jsonl_items(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any] | 
         except json.JSONDecodeError as error:
             yield line, _RowError(f"not JSON ({error.msg} at column {error.colno})")
             continue
+        except (RecursionError, ValueError):
+            yield line, _RowError("not a JSON object of a talk (nested too deeply, or a number too large)")
+            continue
         yield line, item if isinstance(item, dict) else _RowError("not a JSON object")
 
 
 def _yaml_items(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any] | Exception]]:
     """Each talk of a YAML list, or of a mapping's `talks:` list (its other keys are defaults for every talk).
 
-    Items are built one by one, so a bad value (such as an impossible date) costs only its own row."""
-    loader = yaml.SafeLoader(text)
+    Items are built one by one, so a bad value (such as an impossible date) costs only its own row. Anchors and
+    aliases are refused (`StrictLoader`): a few bytes of nested aliases would expand to gigabytes."""
+    loader = StrictLoader(text)
     try:
         try:
             root = loader.get_single_node()
-        except yaml.YAMLError as error:
-            raise BatchError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+        except (yaml.YAMLError, RecursionError) as error:
+            raise BatchError(f"{path}: not valid YAML ({yaml_problem(error)})") from None
         defaults: dict[str, Any] = {}
         items = root
         if isinstance(root, yaml.MappingNode):
@@ -176,8 +184,8 @@ def _yaml_items(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any] | E
             line = node.start_mark.line + 1
             try:
                 item = loader.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError) as error:
-                yield line, _RowError(f"bad value ({' '.join(str(error).split())})")
+            except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as error:
+                yield line, _RowError(f"bad value ({yaml_problem(error)})")
                 continue
             yield line, {**defaults, **item} if isinstance(item, dict) else _RowError("not a mapping of keys to values")
     finally:
@@ -199,8 +207,14 @@ def _parse_row(raw: Mapping[Any, Any], line: int, base: Path) -> ManifestRow:
     path = Path(source).expanduser()
     path = path if path.is_absolute() else base / path
     video_id = None if path.exists() else parse_video_id(source)
+    playlist_id = None if path.exists() or video_id else parse_playlist_id(source)
+    if playlist_id and ("id" in item or "title" in item):
+        raise _RowError("a playlist row names many talks: it cannot set one 'id' or 'title'")
     location = f"https://www.youtube.com/watch?v={video_id}" if video_id else str(path)
-    talk_id = _talk_id(item.pop("id", None), talk_id_from(video_id or Path(source).stem))
+    name = video_id or Path(source).stem
+    if playlist_id:
+        location, name = PLAYLIST_URL.format(playlist_id=playlist_id), f"playlist-{playlist_id}"
+    talk_id = _talk_id(item.pop("id", None), talk_id_from(name))
     languages = _languages(item.pop("language", None))
     translate = _languages(item.pop("translate", None))
     if translate and len(translate) > 1:
@@ -210,7 +224,7 @@ def _parse_row(raw: Mapping[Any, Any], line: int, base: Path) -> ManifestRow:
     metadata["speakers"] = _speakers(item.pop("speakers", None))
     metadata["event"] = _text(item.pop("event", None), "event")
     metadata["date"] = _date(item.pop("date", None))
-    if languages and not video_id:
+    if languages and not video_id and not playlist_id:
         metadata["language"] = languages[0]  # a file's language; for YouTube it is the caption priority
     for key, value in item.items():
         metadata[key] = _text(value, key)
@@ -222,8 +236,9 @@ def _parse_row(raw: Mapping[Any, Any], line: int, base: Path) -> ManifestRow:
         location=location,
         video_id=video_id,
         metadata=metadata,
-        languages=tuple(languages) if languages and video_id else None,
+        languages=tuple(languages) if languages and (video_id or playlist_id) else None,
         translate=translate[0] if translate else None,
+        playlist_id=playlist_id,
     )
 
 

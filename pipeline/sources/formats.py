@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from pydantic import ValidationError
 
 from pipeline.models import Transcript
 from pipeline.sources.base import RawSegment, SourceError
+from pipeline.sources.limits import Limits, check_time
 from pipeline.sources.speakers import split_speaker
 
 _TIMESTAMP = re.compile(r"^\s*\[(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,]\d+)?\]\s*")
 
 
-def parse_json(text: str, where: str) -> list[RawSegment] | Transcript:
-    """A youtube-transcript-api list of `{text, start, duration}`, or a canonical `Transcript` object."""
+def load_json(text: str, where: str) -> object:
+    """`json.loads` with one-line errors: the position of a syntax error; absurd nesting; huge numbers."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise SourceError(where, f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    except RecursionError:
+        raise SourceError(where, "JSON nested too deeply to be a transcript") from None
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        raise SourceError(where, f"invalid JSON ({' '.join(str(error).split())[:120]})") from None
+
+
+def parse_json(text: str, where: str) -> list[RawSegment] | Transcript:
+    """A youtube-transcript-api list of `{text, start, duration}`, or a canonical `Transcript` object."""
+    data = load_json(text, where)
     if isinstance(data, dict) and "segments" in data:
         try:
             return Transcript.model_validate(data)
@@ -33,18 +44,33 @@ def parse_json(text: str, where: str) -> list[RawSegment] | Transcript:
         raise SourceError(where, "JSON is neither a YouTube transcript list nor a talks transcript object")
     if not data:
         raise SourceError(where, "transcript JSON has no entries")
+    limits = Limits.from_env(where)
     segments = []
     for number, item in enumerate(data):
+        what = f"entry {number}"
         try:
-            start = float(item["start"])
-            duration = float(item.get("duration", 0.0))
+            start = _number(item["start"])
+            duration = _number(item.get("duration", 0.0))
             text_value = item["text"]
-        except (TypeError, KeyError, ValueError):
-            raise SourceError(where, f"entry {number} is not a {{text, start, duration}} object") from None
-        if not isinstance(text_value, str) or start < 0 or duration < 0:
-            raise SourceError(where, f"entry {number} has a bad text, start or duration")
-        segments.append(RawSegment(text_value, start, start + duration, None))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise SourceError(where, f"{what} is not a {{text, start, duration}} object") from None
+        if not isinstance(text_value, str):
+            raise SourceError(where, f"{what} has a 'text' that is not a string")
+        check_time(start, limits, where, f"{what} 'start'")
+        check_time(duration, limits, where, f"{what} 'duration'")
+        end = check_time(start + duration, limits, where, f"{what} 'start' + 'duration'")
+        segments.append(RawSegment(text_value, start, end, None))
     return segments
+
+
+def _number(value: object) -> float:
+    """A JSON number (or numeric string) as a float; booleans and other types are not times."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float
+        return math.inf
 
 
 def parse_turns(text: str, where: str) -> list[RawSegment]:
