@@ -1,4 +1,5 @@
-"""The workspace never loses or corrupts what is stored: atomic writes, locks, two processes, a kill."""
+"""The workspace never loses or corrupts what is stored: atomic writes, locks, two processes, a kill (on the default
+SQLite store)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.sources.files import load_file
-from pipeline.stores import WorkspaceIndex, index_status
+from pipeline.stores import StoreConfig, index_status, open_store
 from pipeline.workspace import Workspace, atomic_write
 from tests.conftest import DATA
 from tests.helpers import start_talks, talks
@@ -36,11 +37,12 @@ def test_reingest_replaces_without_duplicates(tmp_path: Path, ingestor_factory):
     first = ingestor.ingest(transcript)
     second = ingestor.ingest(transcript)
     assert second.replaced and not first.replaced
-    store = WorkspaceIndex(ingestor.workspace.index_dir).document_store()
-    assert store.count_documents() == first.chunks == second.chunks
+    with open_store(StoreConfig(), ingestor.workspace.root) as store:
+        assert store.count_chunks() == first.chunks == second.chunks
     renamed = transcript.model_copy(update={"talk": transcript.talk.model_copy(update={"title": "New title"})})
     ingestor.ingest(renamed)
-    documents = WorkspaceIndex(ingestor.workspace.index_dir).documents("panel-remote-teams")
+    with open_store(StoreConfig(), ingestor.workspace.root) as store:
+        documents = store.documents("panel-remote-teams")
     assert {doc.meta["title"] for doc in documents} == {"New title"}
 
 
@@ -61,7 +63,7 @@ def test_ingest_many_embeds_talks_together_and_writes_each_like_ingest(tmp_path:
         ("founder-talk", expected["founder-talk"], False),
         ("panel-remote-teams", expected["panel-remote-teams"], True),
     ]
-    a, b = WorkspaceIndex(single.workspace.index_dir), WorkspaceIndex(many.workspace.index_dir)
+    a, b = open_store(StoreConfig(), single.workspace.root), open_store(StoreConfig(), many.workspace.root)
     assert a.talk_ids() == b.talk_ids()
     for talk_id in a.talk_ids():
         assert a.header(talk_id)["fingerprint"] == b.header(talk_id)["fingerprint"]
@@ -79,13 +81,32 @@ def test_two_ingest_processes_at_once(tmp_path: Path):
     assert a.wait(timeout=300) == 0, a.stderr.read()
     assert b.wait(timeout=300) == 0, b.stderr.read()
     space = Workspace(workspace)
-    index = WorkspaceIndex(space.index_dir)
     assert space.talk_ids() == ["founder-talk", "lightning-pricing", "panel-remote-teams"]
-    assert all(index_status(index, t) == "indexed" for t in space.transcripts())
-    store = index.document_store()
-    ids = [doc.id for doc in store.filter_documents()]
-    assert len(ids) == len(set(ids))
+    with open_store(StoreConfig(), workspace) as index:
+        assert index.kind == "sqlite"
+        assert all(index_status(index, t) == "indexed" for t in space.transcripts())
+        ids = [doc.id for talk_id in index.talk_ids() for doc in index.documents(talk_id)]
+        assert len(ids) == len(set(ids)) == index.count_chunks()
+        assert sum(index.header(talk_id)["chunks"] for talk_id in index.talk_ids()) == len(ids)
     assert not list(workspace.rglob("*.tmp"))
+
+
+def _stored_talks(workspace: Path, prefix: str) -> int:
+    """Talks committed to the workspace's SQLite file so far, read as another process would (0 before it exists)."""
+    import apsw
+
+    path = workspace / "talks.db"
+    if not path.exists():
+        return 0
+    try:
+        connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            query = "SELECT count(*) FROM talks WHERE talk_id LIKE ?"
+            return int(connection.execute(query, (prefix + "%",)).fetchone()[0])
+        finally:
+            connection.close()
+    except apsw.Error:  # the schema is being created
+        return 0
 
 
 def test_a_killed_ingest_loses_nothing(tmp_path: Path):
@@ -100,16 +121,21 @@ def test_a_killed_ingest_loses_nothing(tmp_path: Path):
         (batch / f"chat-{number:02d}.txt").write_text(text)
     process = start_talks(workspace, "ingest", str(batch), str(DATA / "panel-remote-teams.srt"))
     deadline = time.monotonic() + 240
-    while len(list((workspace / "index").glob("chat-*.npz"))) < 3 and time.monotonic() < deadline:
+    while _stored_talks(workspace, "chat-") < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     space = Workspace(workspace)
-    index = WorkspaceIndex(space.index_dir)
-    statuses = {t.talk.id: index_status(index, t) for t in space.transcripts()}  # every file parses
-    assert 3 <= len(statuses) < copies + 2
-    assert set(statuses.values()) <= {"indexed", "stale", "not indexed"}
-    assert index.document_store().count_documents() > 0  # every index file loads
+    with open_store(StoreConfig(), workspace) as index:
+        assert index.kind == "sqlite"
+        statuses = {t.talk.id: index_status(index, t) for t in space.transcripts()}  # every file parses
+        assert 3 <= len(statuses) < copies + 2
+        assert set(statuses.values()) <= {"indexed", "stale", "not indexed"}
+        for talk_id in index.talk_ids():  # each stored talk is whole: as many chunks as its header says
+            assert len(index.documents(talk_id)) == index.header(talk_id)["chunks"] > 0
+        integrity = index._connection().execute("PRAGMA integrity_check").fetchall()
+        assert integrity == [("ok",)]
     assert (workspace / "transcripts" / "panel-remote-teams.json").read_bytes() == before
     assert talks(workspace, "reindex").returncode == 0
-    assert {index_status(index, t) for t in space.transcripts()} == {"indexed"}
+    with open_store(StoreConfig(), workspace) as index:
+        assert {index_status(index, t) for t in space.transcripts()} == {"indexed"}

@@ -1,4 +1,5 @@
-"""Chunk stores: the embedded workspace store (default), PostgreSQL/pgvector and Qdrant, chosen by `StoreConfig`."""
+"""Chunk stores: the embedded SQLite store (default, `WORKSPACE/talks.db`), the older per-talk files (`memory`),
+PostgreSQL/pgvector and Qdrant, chosen by `StoreConfig`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from pipeline.config import ConfigError, config_files, read_config_table
 from pipeline.stores.base import ChunkStore, Facets, StoreError, index_status, transcript_fingerprint
@@ -25,20 +26,32 @@ __all__ = [
     "transcript_fingerprint",
 ]
 
-STORE_KINDS = ("memory", "pgvector", "qdrant")
+STORE_KINDS = ("sqlite", "memory", "pgvector", "qdrant")
 _ENVIRONMENT = {"kind": "TALKS_STORE", "url": "TALKS_STORE_URL", "path": "TALKS_STORE_PATH", "name": "TALKS_STORE_NAME"}
 
 
 class StoreConfig(BaseModel):
     """Which store holds the chunks. `url`: a PostgreSQL connection string (pgvector) or a Qdrant server URL;
-    `path`: a local Qdrant folder (default `WORKSPACE/qdrant`); `name`: the table / collection name."""
+    `path`: the SQLite file (default `WORKSPACE/talks.db`) or a local Qdrant folder (default `WORKSPACE/qdrant`);
+    `name`: the table / collection name (pgvector, Qdrant)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["memory", "pgvector", "qdrant"] = "memory"
+    kind: Literal["sqlite", "memory", "pgvector", "qdrant"] = "sqlite"
     url: str | None = None
     path: str | None = None
     name: str = "talks"
+    _legacy: bool = PrivateAttr(default=False)
+
+    @property
+    def legacy_hint(self) -> str | None:
+        """A one-line hint when no store was chosen and the workspace still uses the older per-talk files."""
+        if not self._legacy:
+            return None
+        return (
+            "this workspace keeps its chunks in the older memory store (index/); "
+            "`talks migrate --to sqlite` moves them into talks.db (faster)"
+        )
 
     @classmethod
     def resolve(
@@ -68,11 +81,16 @@ class StoreConfig(BaseModel):
             raise StoreError(f"unknown store '{merged['kind']}' (choose one of: {', '.join(STORE_KINDS)})")
         if merged.get("kind") == "pgvector" and not merged.get("url"):
             raise StoreError("the pgvector store needs a connection string: --store-url or TALKS_STORE_URL")
+        legacy = not merged.get("kind") and workspace is not None and _uses_legacy_index(workspace)
+        if legacy:
+            merged["kind"] = "memory"
         try:
-            return cls.model_validate(merged)
+            config = cls.model_validate(merged)
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
             raise StoreError(f"invalid store settings: {problems}") from None
+        config._legacy = legacy
+        return config
 
     def public(self) -> dict[str, Any]:
         """The settings without credentials, for pipeline dumps and messages."""
@@ -83,6 +101,10 @@ class StoreConfig(BaseModel):
 
 def open_store(config: StoreConfig, workspace_root: Path) -> ChunkStore:
     """The configured store; a Qdrant store without URL or path lives in `WORKSPACE/qdrant`."""
+    if config.kind == "sqlite":
+        from pipeline.stores.sqlite import SqliteChunkStore, database_path
+
+        return SqliteChunkStore(database_path(workspace_root, config.path))
     if config.kind == "memory":
         return WorkspaceIndex(workspace_root / "index")
     if config.kind == "pgvector":
@@ -96,6 +118,15 @@ def open_store(config: StoreConfig, workspace_root: Path) -> ChunkStore:
     if config.url:
         return QdrantChunkStore(url=config.url, collection=config.name)
     return QdrantChunkStore(path=config.path or str(workspace_root / "qdrant"), collection=config.name)
+
+
+def _uses_legacy_index(workspace: Path) -> bool:
+    """A workspace made before the SQLite store: talks in `index/*.npz`, and no `talks.db` holding talks (an empty
+    one, e.g. opened by a library call, does not hide them)."""
+    from pipeline.stores.sqlite import database_path, holds_talks
+
+    index = workspace / "index"
+    return index.is_dir() and any(index.glob("*.npz")) and not holds_talks(database_path(workspace))
 
 
 def _require(module: str, extra: str) -> None:

@@ -1,4 +1,4 @@
-"""One suite, every store: the same `talks` commands behave the same on memory, pgvector and Qdrant.
+"""One suite, every store: the same `talks` commands behave the same on SQLite, memory, pgvector and Qdrant.
 
 Each store gets a fresh workspace (and a fresh PostgreSQL database or Qdrant folder); the commands run as real
 subprocesses with `TALKS_STORE`/`TALKS_STORE_URL` set, so the environment path of the configuration is tested too.
@@ -40,7 +40,7 @@ class StoreUnderTest:
         return Answer.model_validate_json(result.stdout)
 
 
-@pytest.fixture(scope="module", params=["memory", "pgvector", "qdrant"])
+@pytest.fixture(scope="module", params=["sqlite", "memory", "pgvector", "qdrant"])
 def store(request, tmp_path_factory) -> StoreUnderTest:
     kind = request.param
     env = {"TALKS_STORE": kind}
@@ -119,8 +119,12 @@ def test_batch_writes_to_the_store(ingested: StoreUnderTest, tmp_path: Path):
 
 
 def test_migrate_copies_without_reembedding(ingested: StoreUnderTest, tmp_path: Path):
-    """memory → a Qdrant folder; pgvector and Qdrant → the workspace's memory store. Same chunks, same answers."""
+    """memory → SQLite; SQLite → a Qdrant folder; pgvector and Qdrant → the workspace's memory store. Same chunks,
+    same answers."""
     if ingested.kind == "memory":
+        target_env = {"TALKS_STORE": "sqlite"}
+        result = ingested.run("migrate", "--to", "sqlite")
+    elif ingested.kind == "sqlite":
         target_env = {"TALKS_STORE": "qdrant", "TALKS_STORE_PATH": str(tmp_path / "qdrant")}
         result = ingested.run("migrate", "--to", "qdrant", "--to-path", str(tmp_path / "qdrant"))
     else:

@@ -1,0 +1,224 @@
+"""The SQLite store on its own: whole-talk transactions, filters, keyword semantics, threads, two writing processes,
+a damaged file, and a workspace made with the older memory store (kept working, then migrated)."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from haystack import Document
+
+from pipeline.stores import StoreConfig, StoreError, open_store
+from pipeline.stores.sqlite import SqliteChunkStore, filters_to_sql
+from tests.conftest import DATA
+from tests.helpers import talks
+
+TEXTS = [
+    "We kept the Apache license because changing licenses breaks trust with contributors.",
+    "Pricing developer tools per seat punishes the teams that adopt them the most.",
+    "Remote teams stay aligned by writing decisions down where everyone can find them.",
+    "The hosted version paid our salaries while the open source project grew.",
+]
+
+
+def make_talk(talk_id: str, count: int = 4, event: str = "Conf A", speaker: str = "Ada", seed: int = 0):
+    rng = np.random.default_rng(seed)
+    documents = []
+    for index in range(count):
+        vector = rng.standard_normal(384).astype(np.float32)
+        documents.append(
+            Document(
+                id=f"{talk_id}:{index}",
+                content=f"{TEXTS[index % len(TEXTS)]} ({talk_id} part {index})",
+                embedding=(vector / np.linalg.norm(vector)).tolist(),
+                meta={
+                    "talk_id": talk_id,
+                    "title": talk_id,
+                    "event": event,
+                    "speaker": speaker,
+                    "speakers": [speaker],
+                    "first_segment": index * 3,
+                    "last_segment": index * 3 + 2,
+                    "start": index * 30.0,
+                },
+            )
+        )
+    return documents
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with SqliteChunkStore(tmp_path / "talks.db") as opened:
+        opened.replace_talk("alpha", make_talk("alpha", event="Conf A", speaker="Ada Lovelace"), "fp-a", {"w": 1})
+        opened.replace_talk("beta", make_talk("beta", event="Conf B", speaker="Grace Hopper", seed=1), "fp-b", {})
+        yield opened
+
+
+def test_headers_documents_and_facets(store: SqliteChunkStore):
+    assert store.talk_ids() == ["alpha", "beta"]
+    assert store.header("alpha") == {"talk_id": "alpha", "fingerprint": "fp-a", "settings": {"w": 1}, "chunks": 4}
+    assert store.header("gamma") is None
+    documents = store.documents("alpha")
+    assert [doc.id for doc in documents] == [f"alpha:{i}" for i in range(4)]
+    expected = make_talk("alpha")[2].embedding
+    assert np.allclose(documents[2].embedding, expected, atol=1e-6)
+    facets = store.facets()
+    assert facets.events == ["Conf A", "Conf B"] and facets.speakers == ["Ada Lovelace", "Grace Hopper"]
+    assert store.count_chunks() == 8
+
+
+def test_a_failed_replace_leaves_the_old_talk(store: SqliteChunkStore):
+    before = [(doc.id, doc.content) for doc in store.documents("alpha")]
+    clashing = make_talk("alpha", count=3, seed=5)
+    clashing[2] = dataclasses.replace(clashing[2], id="beta:0")  # another talk's chunk: the insert fails halfway
+    with pytest.raises(StoreError, match="beta:0 is already used"):
+        store.replace_talk("alpha", clashing, "fp-new", {})
+    assert [(doc.id, doc.content) for doc in store.documents("alpha")] == before
+    assert store.header("alpha")["fingerprint"] == "fp-a"
+    wrong_owner = make_talk("gamma")
+    with pytest.raises(StoreError, match="belongs to talk 'gamma'"):
+        store.replace_talk("alpha", wrong_owner, "fp", {})
+
+
+def test_replace_and_remove_leave_no_orphans(store: SqliteChunkStore):
+    store.replace_talk("alpha", make_talk("alpha", count=2, seed=9), "fp-2", {})
+    assert store.header("alpha")["chunks"] == 2 and store.count_chunks() == 6
+    store.remove_talk("beta")
+    db = store._connection()
+    assert db.execute("SELECT count(*) FROM chunks_vec").fetchone()[0] == 2
+    keyword = store.keyword_search("salaries hosted", None, 10)
+    assert {doc.meta["talk_id"] for doc in keyword} == set()  # beta's chunks left the text index too
+    assert store.talk_ids() == ["alpha"]
+
+
+def test_keyword_search_matches_any_word_with_stemming(store: SqliteChunkStore):
+    found = store.keyword_search("Why did they keep their licenses?", None, 10)
+    assert found and all("license" in doc.content.lower() for doc in found)
+    assert found[0].score > 0
+    assert store.keyword_search("zebra licensing", None, 10)  # one unknown word does not empty the match
+    assert store.keyword_search("?!", None, 10) == []
+    assert store.keyword_search('"quoted" OR NOT (weird)', None, 10) == []  # operators are plain words
+
+
+def test_embedding_search_is_exact_cosine(store: SqliteChunkStore):
+    target = store.documents("beta")[1]
+    found = store.embedding_search(target.embedding, None, 3)
+    assert found[0].id == target.id and found[0].score == pytest.approx(1.0, abs=1e-5)
+    everything = [doc for talk in ("alpha", "beta") for doc in store.documents(talk)]
+    cosine = sorted(everything, key=lambda doc: -float(np.dot(doc.embedding, target.embedding)))
+    assert [doc.id for doc in store.embedding_search(target.embedding, None, 8)] == [doc.id for doc in cosine]
+    with pytest.raises(StoreError, match="dimension mismatch"):
+        store.embedding_search([0.1] * 10, None, 3)
+
+
+def test_filters_on_talk_event_speaker_and_other_fields(store: SqliteChunkStore):
+    vector = store.documents("alpha")[0].embedding
+    by_talk = {"operator": "AND", "conditions": [{"field": "meta.talk_id", "operator": "==", "value": "beta"}]}
+    by_event = {"field": "meta.event", "operator": "in", "value": ["Conf A"]}
+    by_speaker = {"field": "meta.speaker", "operator": "in", "value": ["Grace Hopper"]}
+    by_start = {"field": "meta.start", "operator": ">=", "value": 60.0}
+    either = {"operator": "OR", "conditions": [by_event, by_speaker]}
+    not_a = {"operator": "NOT", "conditions": [by_event]}
+    cases = [(by_talk, {"beta"}), (by_event, {"alpha"}), (by_speaker, {"beta"}), (either, {"alpha", "beta"})]
+    cases.append((not_a, {"beta"}))
+    for filters, talk_ids in cases:
+        for found in (store.embedding_search(vector, filters, 10), store.keyword_search("teams", filters, 10)):
+            assert found and {doc.meta["talk_id"] for doc in found} == talk_ids, filters
+    late = store.embedding_search(vector, by_start, 10)
+    assert len(late) == 4 and all(doc.meta["start"] >= 60 for doc in late)
+    assert filters_to_sql({"field": "meta.event", "operator": "in", "value": []}) == ("0", [])
+    with pytest.raises(StoreError, match="unknown filter operator"):
+        store.keyword_search("teams", {"field": "meta.event", "operator": "~", "value": "x"}, 5)
+
+
+def test_threads_read_while_another_writes(store: SqliteChunkStore):
+    """One store object, many threads: each gets its own connection; readers see whole talks only."""
+    problems: list[BaseException] = []
+    vector = store.documents("alpha")[0].embedding
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                for talk_id in store.talk_ids():
+                    header, documents = store.header(talk_id), store.documents(talk_id)
+                    if header and documents and header["chunks"] != len(documents):
+                        # a talk replaced between the two reads is fine; a half-written one never is
+                        assert header["chunks"] in (3, 4) and len(documents) in (3, 4)
+                assert store.embedding_search(vector, None, 5) and store.keyword_search("teams", None, 5)
+        except BaseException as error:  # reported by the main thread
+            problems.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for round_ in range(30):
+        store.replace_talk("beta", make_talk("beta", count=3 + round_ % 2, seed=round_), f"fp{round_}", {})
+    stop.set()
+    for reader in readers:
+        reader.join(timeout=60)
+    assert not problems, problems[0]
+    assert store.header("beta")["chunks"] == 4
+
+
+WRITER = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.stores.test_sqlite import make_talk
+from pipeline.stores.sqlite import SqliteChunkStore
+store = SqliteChunkStore({path!r})
+for number in range(15):
+    talk_id = "{prefix}-%02d" % number
+    store.replace_talk(talk_id, make_talk(talk_id, count=6, seed=number), "fp", {{}})
+"""
+
+
+def test_two_writing_processes_lose_nothing(tmp_path: Path):
+    path = str(tmp_path / "talks.db")
+    root = str(Path(__file__).resolve().parents[2])
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, path=path, prefix=prefix)])
+        for prefix in ("left", "right")
+    ]
+    assert [process.wait(timeout=120) for process in processes] == [0, 0]
+    with SqliteChunkStore(path) as store:
+        assert len(store.talk_ids()) == 30 and store.count_chunks() == 180
+        assert store._connection().execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_a_damaged_file_is_one_clear_error(tmp_path: Path):
+    path = tmp_path / "talks.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"talks\.db: .*not an SQLite database"):
+        SqliteChunkStore(path).talk_ids()
+
+
+def test_a_workspace_made_with_the_memory_store_keeps_working_and_migrates(tmp_path: Path):
+    """A workspace from before the SQLite store (`index/*.npz`) is read as it is, with a one-line hint, until
+    `talks migrate --to sqlite` copies it; then the default is the SQLite file, with the same answers."""
+    workspace = tmp_path / "ws"
+    made = talks(workspace, "ingest", str(DATA / "founder-talk.vtt"), "--store", "memory")
+    assert made.returncode == 0, made.stderr
+    assert list((workspace / "index").glob("*.npz")) and not (workspace / "talks.db").exists()
+
+    listed = talks(workspace, "list")
+    assert listed.returncode == 0 and "founder-talk" in listed.stdout and "not indexed" not in listed.stdout
+    assert "talks migrate --to sqlite" in listed.stderr and len(listed.stderr.strip().splitlines()) == 1
+    before = talks(workspace, "ask", "Why did they keep the Apache license?", "--json")
+    assert before.returncode == 0, before.stderr
+
+    migrated = talks(workspace, "migrate", "--to", "sqlite")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert "(verified)" in migrated.stdout
+    config = StoreConfig.resolve(workspace=workspace, environ={})
+    assert config.kind == "sqlite" and config.legacy_hint is None
+    with open_store(config, workspace) as store:
+        assert store.talk_ids() == ["founder-talk"]
+    after = talks(workspace, "ask", "Why did they keep the Apache license?", "--json")
+    assert after.returncode == 0 and "migrate" not in after.stderr
+    assert after.stdout == before.stdout
