@@ -49,7 +49,7 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Chunk store: memory (default, files in the workspace), pgvector or qdrant \\[env: TALKS_STORE; or talks.toml].",
+        help="Chunk store: sqlite (default, WORKSPACE/talks.db), memory (older per-talk files), pgvector or qdrant \\[env: TALKS_STORE; or talks.toml].",
     ),
 ]
 StoreUrlOption = Annotated[
@@ -106,9 +106,12 @@ def _store_config(kind: str | None, url: str | None, space: Workspace):
     from pipeline.stores import StoreConfig, StoreError
 
     try:
-        return StoreConfig.resolve(kind=kind, url=url, workspace=space.root)
+        config = StoreConfig.resolve(kind=kind, url=url, workspace=space.root)
     except StoreError as error:
         raise fail(str(error)) from None
+    if config.legacy_hint:
+        errors.print(f"[dim]note: {config.legacy_hint}[/dim]", highlight=False, soft_wrap=True)
+    return config
 
 
 @contextlib.contextmanager
@@ -509,7 +512,7 @@ def schema(
 
 @app.command()
 def migrate(
-    to: Annotated[str, typer.Option("--to", help="The target store: memory, pgvector or qdrant.")],
+    to: Annotated[str, typer.Option("--to", help="The target store: sqlite, memory, pgvector or qdrant.")],
     to_url: Annotated[
         str | None, typer.Option("--to-url", help="pgvector: connection string; qdrant: server URL.")
     ] = None,
@@ -521,7 +524,7 @@ def migrate(
     store: StoreOption = None,
     store_url: StoreUrlOption = None,
 ) -> None:
-    """Copy talks from the current store (--store, default memory) into another, without re-embedding, and verify."""
+    """Copy talks from the current store (--store, default sqlite) into another, without re-embedding, and verify."""
     from pydantic import ValidationError
 
     from pipeline.migrate import migrate as copy_talks
@@ -531,11 +534,11 @@ def migrate(
     try:
         target_config = StoreConfig(kind=to, url=to_url, path=to_path)  # type: ignore[arg-type]
     except ValidationError:
-        raise fail(f"unknown store '{to}' (choose memory, pgvector or qdrant)") from None
+        raise fail(f"unknown store '{to}' (choose sqlite, memory, pgvector or qdrant)") from None
     if to == "pgvector" and not to_url:
         raise fail("--to pgvector needs --to-url with a PostgreSQL connection string")
     source_config = _store_config(store, store_url, space)
-    if source_config == target_config:
+    if source_config.model_dump() == target_config.model_dump():
         raise fail("the source and the target are the same store")
 
     def report(result) -> None:
