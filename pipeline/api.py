@@ -206,6 +206,12 @@ class Library:
                 generator.close()
             self._generators.clear()
 
+    def warm_up(self) -> None:
+        """Loads the query pipeline (the embedding model and the index) now rather than on the first question, for
+        long-running processes (`talks serve`, `talks mcp`); a workspace without talks has nothing to load yet."""
+        with contextlib.suppress(TalksError):
+            self._warm_searcher()
+
     def describe_store(self) -> str:
         """The chunk store in words, e.g. `memory store /…/index` (no credentials)."""
         from pipeline.stores import open_store

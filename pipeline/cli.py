@@ -829,5 +829,41 @@ def batch(
         raise typer.Exit(report.exit_code)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="TALKS_TOKEN", show_envvar=False, help="Access token for every page and API call \\[env: TALKS_TOKEN]; required off loopback."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
+) -> None:
+    """Serve the writer's web pages and the REST API (OpenAPI at /docs) over this workspace."""
+    from pipeline.server import ServerError, ServerSettings, serve as run_server
+
+    try:
+        settings = ServerSettings.resolve(
+            workspace=resolve_workspace(workspace), token=token, host=host, port=port, store=store, store_url=store_url
+        )
+    except ServerError as error:
+        raise fail(str(error)) from None
+    errors.print(f"talks: serving {settings.workspace} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    run_server(settings)
+
+
+@app.command()
+def mcp(
+    workspace: WorkspaceOption = None,
+    store: StoreOption = None,
+    store_url: StoreUrlOption = None,
+) -> None:
+    """Serve the library to an MCP client over stdio: list talks, ask with citations, recaps, transcript spans."""
+    from pipeline.server.mcp import serve_stdio
+
+    serve_stdio(resolve_workspace(workspace), store=store, store_url=store_url)
+
 if __name__ == "__main__":
     app()
