@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 ErrorKind = Literal["invalid", "not_found", "unavailable", "failed"]
-FORMATS = ("md", "json")
+FORMATS = ("md", "html", "json", "chapters", "vtt-chapters")  # pipeline.render.FORMATS, without importing Jinja
 PIPELINES = ("indexing", "query", "recap")
 
 
@@ -278,14 +278,10 @@ class Library:
         YouTube URLs or video ids, or `Transcript`s. Re-ingesting a talk replaces it. A source that fails is in the
         report's `failures` and never stops the others."""
         from pipeline.sources import expand_sources, load_source
+        from pipeline.sources.base import SourceError
         from pipeline.sources.youtube import YouTubeFetcher
 
         options = options or IngestOptions()
-        items: list[str | Transcript] = []
-        for source in sources:
-            items.extend([source] if isinstance(source, Transcript) else expand_sources([str(source)]))
-        if options.talk_id and len(items) > 1:
-            raise TalksError(f"a talk id names one talk, but {len(items)} sources were given")
         notify = progress or _ignore
         with _errors():
             self.workspace.create()
@@ -295,14 +291,23 @@ class Library:
                 proxy=options.proxy,
                 cache_dir=self.workspace.cache_dir / "youtube",
                 refresh=options.refresh,
+                on_retry=lambda line: notify(Step("ingest", line)),  # YouTube retries, one line each
             )
+        items: list[str | Transcript] = []
+        unreadable: list[SourceError] = []  # playlists that cannot be read
+        for source in sources:
+            items.extend(
+                [source] if isinstance(source, Transcript) else expand_sources([str(source)], fetcher, unreadable)
+            )
+        if options.talk_id and len(items) > 1:
+            raise TalksError(f"a talk id names one talk, but {len(items)} sources were given")
         report = self._report()
+        for error in unreadable:
+            self._fail(report, IngestFailure(source=error.where, problem=error.problem), notify, len(items))
         overrides = options.overrides()
 
         def loaded() -> Iterator[Transcript]:
             """The transcripts that load; a source that does not is reported and skipped."""
-            from pipeline.sources.base import SourceError
-
             for item in items:
                 if isinstance(item, Transcript):
                     yield item
@@ -588,14 +593,14 @@ class Library:
 
     @staticmethod
     def render(result: TalkRecap | EventDigest, output_format: str = "md") -> str:
-        """A recap or digest as text: `md` (the Markdown draft for writers) or `json` (the model, dumped)."""
-        from pipeline.render import render_digest, render_recap
+        """A recap or digest as text in one of `FORMATS` (see `pipeline.render.render`): `md` (the Markdown draft with
+        YAML front matter), `html`, `json` (the model, dumped), and for a talk `chapters` and `vtt-chapters`."""
+        from pipeline.render import FormatError, render
 
-        if output_format not in FORMATS:
-            raise TalksError(f"unknown format '{output_format}' (choose one of: {', '.join(FORMATS)})")
-        if output_format == "json":
-            return result.model_dump_json(indent=2)
-        return render_digest(result) if isinstance(result, EventDigest) else render_recap(result)
+        try:
+            return render(result, output_format)
+        except FormatError as error:
+            raise TalksError(str(error)) from None
 
     @staticmethod
     def _check_count(count: int | None) -> None:

@@ -113,17 +113,17 @@ def recap_chapters(recap: TalkRecap, min_seconds: float = MIN_CHAPTER_SECONDS) -
         title = _one_line(theme.title) or f"Theme {number + 1}"
         runs += [(span.start, title) for span in theme.spans if span.start is not None and math.isfinite(span.start)]
     runs.sort(key=lambda run: run[0])
+    ends = [span.end for theme in recap.themes for span in theme.spans if span.end is not None]
+    end = recap.talk.duration or (max(ends) if ends else None)
+    starts = [0.0] + [float(int(start)) for start, _title in runs[1:]]  # whole seconds, the first at 0:00
     chapters: list[Chapter] = []
-    for start, title in runs:
-        if not chapters:
-            chapters.append(Chapter(start=0.0, title=title))
-        elif title == chapters[-1].title or start - chapters[-1].start < min_seconds:
-            continue  # the same theme again right after itself, or the previous chapter would be too short
-        else:
-            chapters.append(Chapter(start=float(int(start)), title=title))
-    end = recap.talk.duration
-    while len(chapters) > 1 and end is not None and end - chapters[-1].start < min_seconds:
-        chapters.pop()  # a last chapter shorter than the minimum joins the one before it
+    for number, (_start, title) in enumerate(runs):
+        following = starts[number + 1] if number + 1 < len(runs) else end
+        if following is not None and following - starts[number] < min_seconds and (chapters or number + 1 < len(runs)):
+            continue  # too short: the chapter before it goes on (or, for the first, the next one starts at 0:00)
+        if chapters and title == chapters[-1].title:
+            continue  # the same theme again right after itself
+        chapters.append(Chapter(start=starts[number] if chapters else 0.0, title=title))
     return chapters
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.models import Answer
@@ -164,9 +165,6 @@ def ingest(
     from pipeline.sources import expand_sources, load_source
     from pipeline.sources.youtube import YouTubeFetcher
 
-    items = expand_sources(sources)
-    if talk_id and len(items) > 1:
-        raise fail(f"--id names one talk, but {len(items)} sources were given")
     overrides = {
         "id": talk_id,
         "title": title,
@@ -186,10 +184,17 @@ def ingest(
         )
     except SourceError as error:
         raise fail(str(error)) from None
+    unreadable: list[SourceError] = []  # playlists that cannot be read
+    items = expand_sources(sources, fetcher, unreadable)
+    for error in unreadable:
+        errors.print(f"[red]✗[/red] {escape(str(error))}", highlight=False)
+    if talk_id and len(items) > 1:
+        raise fail(f"--id names one talk, but {len(items)} sources were given")
     ingestor = Ingestor(space, store=_store_config(store, store_url, space))
-    failures: list[Failure] = []
+    failures: list[Failure] = [Failure(error.where, error.problem) for error in unreadable]
     with _progress() as progress:
         task = progress.add_task("loading model", total=len(items))
+        fetcher.on_retry = lambda line: progress.update(task, description=escape(line))  # one updating line
         _warm_up(ingestor)
 
         def loaded():
@@ -210,7 +215,7 @@ def ingest(
         for outcome in ingestor.ingest_many(loaded()):
             _report_outcome(outcome, failures, progress.console)
             progress.advance(task)
-    done = len(items) - len(failures)
+    done = len(items) - len(failures) + len(unreadable)
     console.print(f"{done} ingested, {len(failures)} failed · workspace {space.root}", highlight=False)
     if failures:
         raise typer.Exit(1)
@@ -658,7 +663,12 @@ def recap(
     talk: Annotated[str | None, typer.Argument(help="Talk id.")] = None,
     event: EventOption = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="md (a Markdown draft) or json (the TalkRecap / EventDigest model).")
+        str,
+        typer.Option(
+            "--format",
+            help="md (a Markdown draft with YAML front matter), html (an article for a CMS), json (the TalkRecap / "
+            "EventDigest model), chapters (a YouTube description chapter list) or vtt-chapters (WebVTT chapters).",
+        ),
     ] = "md",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of printing.")] = None,
     count: ThemesOption = None,
@@ -667,17 +677,20 @@ def recap(
     base_url: BaseUrlOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """A recap of a talk (or a digest of an event): Markdown draft for writers, or structured JSON."""
-    from pipeline.render import render_digest, render_recap
+    """A recap of a talk (or a digest of an event): a Markdown or HTML draft for writers, structured JSON, or the
+    talk's chapters from its themes."""
+    from pipeline.render import FORMATS, FormatError, render
 
-    if output_format not in ("md", "json"):
-        raise fail(f"--format must be md or json, not '{output_format}'")
+    if output_format not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, not '{output_format}'")
+    if event and output_format in ("chapters", "vtt-chapters"):
+        raise fail("chapters are made for one talk, not an event: pass a talk id")
     llm = _generator(generator, model, base_url, workspace)
     result = _recap_or_digest(talk, event, count, llm, workspace)
-    if output_format == "json":
-        text = result.model_dump_json(indent=2)
-    else:
-        text = render_digest(result) if event else render_recap(result)
+    try:
+        text = render(result, output_format)
+    except FormatError as error:
+        raise fail(str(error)) from None
     if out is None:
         print_json(text)
         return

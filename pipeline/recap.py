@@ -13,6 +13,7 @@ from typing import Any
 
 from haystack import Pipeline, component
 
+from pipeline.components.chapter_titles import ChapterTitler
 from pipeline.components.keyphrases import KeyphraseTitler
 from pipeline.components.quotes import CitationChecker, QuoteVerifier, merge_reports
 from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
@@ -69,6 +70,7 @@ def _add_theme_components(pipeline: Pipeline, settings: RecapSettings) -> None:
         ),
     )
     pipeline.add_component("titler", KeyphraseTitler(keywords=settings.keywords))
+    pipeline.add_component("chapter_titler", ChapterTitler())
     pipeline.add_component(
         "takeaways",
         TakeawayExtractor(min_takeaways=settings.min_takeaways, max_takeaways=settings.max_takeaways),
@@ -81,7 +83,9 @@ def _add_theme_components(pipeline: Pipeline, settings: RecapSettings) -> None:
     pipeline.connect("embedder.documents", "segmenter.documents")
     pipeline.connect("segmenter.themes", "titler.themes")
     pipeline.connect("segmenter.documents", "titler.documents")
-    pipeline.connect("titler.themes", "takeaways.themes")
+    pipeline.connect("titler.themes", "chapter_titler.themes")
+    pipeline.connect("segmenter.documents", "chapter_titler.documents")
+    pipeline.connect("chapter_titler.themes", "takeaways.themes")
     pipeline.connect("segmenter.documents", "takeaways.documents")
     pipeline.connect("takeaways.themes", "citation_checker.themes")
     pipeline.connect("citation_checker.themes", "quote_picker.themes")
@@ -124,6 +128,7 @@ def pipeline_inputs(transcripts: list[Transcript], themes: int | None) -> dict[s
     return {
         "splitter": {"transcripts": transcripts},
         "segmenter": {"transcripts": transcripts, "theme_count": themes},
+        "chapter_titler": {"transcripts": transcripts},
         "quote_verifier": {"transcripts": transcripts},
         "citation_checker": {"transcripts": transcripts},
         "builder": {"transcripts": transcripts, "theme_count": themes},

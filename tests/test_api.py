@@ -96,7 +96,7 @@ def test_recap_digest_themes_and_render(library: Library, ingested):
     recap = library.recap("fireside-chat", count=2)
     assert isinstance(recap, TalkRecap) and len(recap.themes) == 2
     markdown = Library.render(recap, "md")
-    assert markdown.startswith("# ") and recap.themes[0].title in markdown
+    assert markdown.startswith("---\n") and "\n---\n\n# " in markdown and recap.themes[0].title in markdown
     assert TalkRecap.model_validate_json(Library.render(recap, "json")) == recap
     event = recap.talk.event or ""
     digest = library.digest(event.upper())

@@ -93,7 +93,7 @@ def test_overview_is_one_paragraph_naming_speaker_event_and_themes(founder_recap
 
 def test_markdown_draft_of_the_real_recap(founder_recap: TalkRecap) -> None:
     markdown = render_recap(founder_recap)
-    assert markdown.startswith(f"# {founder_recap.talk.title}\n")
+    assert markdown.startswith("---\n") and f"\n---\n\n# {founder_recap.talk.title}\n" in markdown
     assert markdown.count("\n## ") == len(founder_recap.themes)
     assert markdown.count("\n> “") == sum(len(t.quotes) for t in founder_recap.themes)
     assert "](https://www.youtube.com/watch?v=dW7fT3kQm2A&t=" in markdown

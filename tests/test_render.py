@@ -1,14 +1,19 @@
-"""Markdown drafts from hand-made recaps and digests (no model needed)."""
+"""Drafts from hand-made recaps and digests (no model needed): Markdown with YAML front matter (read back with
+PyYAML), HTML (parsed with the standard library's parser), and the other formats."""
 
 from __future__ import annotations
 
 import os
 from datetime import date
+from html.parser import HTMLParser
+
+import pytest
+import yaml
 
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 
 from pipeline.models import Citation, EventDigest, Quote, Span, Takeaway, Talk, TalkRecap, Theme
-from pipeline.render import PROMPTS_DIR, render_digest, render_recap, stamp
+from pipeline.render import FORMATS, PROMPTS_DIR, FormatError, render, render_digest, render_recap, stamp
 
 TALK = Talk(
     id="founder-talk",
@@ -56,12 +61,20 @@ def recap_of(talk: Talk, starts: list[float | None]) -> TalkRecap:
     return TalkRecap(talk=talk, overview=f"{talk.speakers[0]} covers open source and default alive.", themes=themes)
 
 
+def split_front_matter(markdown: str) -> tuple[dict, str]:
+    """The YAML front matter (parsed with yaml.safe_load) and the draft after it."""
+    assert markdown.startswith("---\n")
+    header, body = markdown[4:].split("\n---\n\n", 1)
+    return yaml.safe_load(header), body
+
+
 def test_templates_live_in_the_repository_prompts_folder() -> None:
-    assert (PROMPTS_DIR / "recap.md.jinja").is_file() and (PROMPTS_DIR / "digest.md.jinja").is_file()
+    for name in ("recap.md.jinja", "digest.md.jinja", "recap.html.jinja", "digest.html.jinja"):
+        assert (PROMPTS_DIR / name).is_file()
 
 
 def test_recap_markdown_has_headline_intro_sections_quotes_links_and_video() -> None:
-    markdown = render_recap(recap_of(TALK, [651.2, 3725.0]))
+    _, markdown = split_front_matter(render_recap(recap_of(TALK, [651.2, 3725.0])))
     lines = markdown.splitlines()
     assert lines[0] == "# From Side Project to Company"
     assert "*Maya Lindqvist · Open Source Founders Summit 2026 · 14 May 2026*" in lines
@@ -121,7 +134,14 @@ def test_digest_markdown_names_talks_per_theme() -> None:
         overview="Two talks. Themes shared across talks: Writing things down.",
         themes=[shared, theme(PANEL, "On-call", 200.0, 30)],
     )
-    markdown = render_digest(digest)
+    front, markdown = split_front_matter(render_digest(digest))
+    assert front == {
+        "title": "Open Source Founders Summit 2026: the themes across its talks",
+        "speakers": ["Maya Lindqvist", "Priya Raman", "Jonas Weber"],
+        "event": "Open Source Founders Summit 2026",
+        "date": date(2026, 5, 14),
+        "tags": ["writing-things-down", "on-call"],
+    }
     lines = markdown.splitlines()
     assert lines[0] == "# Open Source Founders Summit 2026: the themes across its talks"
     assert "- **From Side Project to Company** — Maya Lindqvist (2026-05-14)" in lines
@@ -134,3 +154,145 @@ def test_digest_markdown_names_talks_per_theme() -> None:
     assert "> — Priya Raman, Panel: Remote Teams, 00:11:00" in lines
     assert "- Watch: [From Side Project to Company](https://www.youtube.com/watch?v=dW7fT3kQm2A&t=0s)" in lines
     assert "- Panel: Remote Teams (data/panel.srt)" in lines
+
+
+# -- front matter --------------------------------------------------------------------------------------------------
+
+
+def test_recap_front_matter_reads_back_with_yaml() -> None:
+    front, body = split_front_matter(render_recap(recap_of(TALK, [651.2, 3725.0])))
+
+    assert front == {
+        "title": "From Side Project to Company",
+        "speakers": ["Maya Lindqvist"],
+        "event": "Open Source Founders Summit 2026",
+        "date": date(2026, 5, 14),
+        "source": "https://www.youtube.com/watch?v=dW7fT3kQm2A",
+        "tags": ["open-source", "default-alive"],
+    }
+    assert body.startswith("# From Side Project to Company\n")
+
+
+HOSTILE = "Yes: \"No\" 'maybe' #1 & <b>bold</b> {{x}} [link](javascript:alert(1))\n---\nevil: true"
+
+
+def test_front_matter_quotes_and_escapes_hostile_values() -> None:
+    talk = TALK.model_copy(
+        update={"title": HOSTILE, "speakers": ["- dash", "a: b", "*star"], "event": "@event | %yaml"}
+    )
+    recap = recap_of(talk, [10.0, 40.0])
+    recap.themes[0].keywords = ["C++ & Rust: 2026", "#hash tag", "2026", "Über-Größe"]
+
+    front, body = split_front_matter(render_recap(recap))
+
+    one_line = " ".join(HOSTILE.split())
+    assert front["title"] == one_line and "evil" not in front  # nothing in a value can end the block
+    assert front["speakers"] == ["- dash", "a: b", "*star"] and front["event"] == "@event | %yaml"
+    assert front["tags"] == ["c-rust-2026", "hash-tag", "über-größe", "default-alive"]  # numbers alone are no tag
+    assert body.startswith(f"# {one_line}\n")
+
+
+def test_front_matter_leaves_out_what_is_unknown() -> None:
+    bare = TalkRecap(talk=Talk(id="bare"), overview="Short.", themes=[])
+
+    front, body = split_front_matter(render_recap(bare))
+
+    assert front == {"title": "bare"} and body.startswith("# bare\n")
+
+
+# -- HTML ----------------------------------------------------------------------------------------------------------
+
+
+class Elements(HTMLParser):
+    """Start tags (with attributes) and text, as a browser's parser would see them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_html(html: str) -> Elements:
+    parser = Elements()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def test_html_recap_has_the_draft_layout() -> None:
+    html = render(recap_of(TALK, [651.2, 3725.0]), "html")
+    page = parse_html(html)
+    names = [tag for tag, _ in page.tags]
+
+    assert names[:3] == ["article", "h1", "p"] and names.count("h2") == 2 and names.count("blockquote") == 2
+    links = [attrs["href"] for tag, attrs in page.tags if tag == "a"]
+    assert "https://www.youtube.com/watch?v=dW7fT3kQm2A&t=651s" in links  # `&amp;` in the source, `&` when parsed
+    text = "".join(page.text)
+    assert "From Side Project to Company" in text and "“Default alive is a promise you keep.”" in text
+
+
+def test_html_escapes_hostile_titles_quotes_and_names() -> None:
+    talk = TALK.model_copy(update={"title": '<script>alert("t")</script>', "speakers": ["<img src=x onerror=1>"]})
+    recap = recap_of(talk, [10.0, 40.0])
+    recap.themes[0].title = "</h2><iframe src=//evil>"
+    recap.themes[0].quotes[0].text = '"><svg onload=alert(1)>'
+    recap.overview = "Tom & Jerry <3"
+
+    html = render(recap, "html")
+    page = parse_html(html)
+
+    assert {tag for tag, _ in page.tags} <= {
+        "article",
+        "h1",
+        "p",
+        "em",
+        "section",
+        "h2",
+        "ul",
+        "li",
+        "a",
+        "blockquote",
+        "footer",
+        "hr",
+    }
+    assert all(set(attrs) <= {"class", "href"} for _, attrs in page.tags)
+    text = "".join(page.text)
+    assert '<script>alert("t")</script>' in text and "</h2><iframe src=//evil>" in text and "Tom & Jerry <3" in text
+    assert "&lt;script&gt;" in html and "<script" not in html
+
+
+def test_html_digest_escapes_too() -> None:
+    digest = EventDigest(
+        event="<b>Conf</b>", talks=[TALK, PANEL], overview="x", themes=[theme(PANEL, "<i>On-call", 200.0, 3)]
+    )
+
+    html = render(digest, "html")
+
+    assert "<b>" not in html and "&lt;b&gt;Conf&lt;/b&gt;" in html and "&lt;i&gt;On-call" in html
+    assert [tag for tag, _ in parse_html(html).tags][:2] == ["article", "h1"]
+
+
+# -- formats -------------------------------------------------------------------------------------------------------
+
+
+def test_every_format_renders_a_recap() -> None:
+    recap = recap_of(TALK, [651.2, 3725.0])
+    for output_format in FORMATS:
+        assert render(recap, output_format).strip()
+    assert TalkRecap.model_validate_json(render(recap, "json")) == recap
+
+
+def test_chapters_of_an_event_or_a_talk_without_times_are_clear_errors() -> None:
+    digest = EventDigest(event="Conf", talks=[TALK], overview="x", themes=[])
+    with pytest.raises(FormatError, match="chapters are made for one talk"):
+        render(digest, "chapters")
+    with pytest.raises(FormatError, match="has no times"):
+        render(recap_of(PANEL, [None, None]), "vtt-chapters")
+    with pytest.raises(FormatError, match="unknown format 'pdf'"):
+        render(recap_of(TALK, [1.0, 2.0]), "pdf")

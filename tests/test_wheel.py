@@ -71,7 +71,7 @@ def test_the_wheel_ships_the_prompts_and_works_without_the_checkout(installed: P
     markdown = _run(
         installed / "talks", "recap", "fireside-chat", "--format", "md", "--workspace", workspace, cwd=tmp_path
     ).stdout
-    assert markdown.startswith("# Fireside Chat") and "## " in markdown
+    assert markdown.startswith("---\n") and "\n---\n\n# Fireside Chat" in markdown and "## " in markdown
 
     prompt = _run(
         python,

@@ -275,6 +275,12 @@ def run_batch(
     run = BatchRun(space, parsed, options, console or Console(stderr=True))
     report = BatchReport(manifest, run.state.path, options["out_dir"], problems=parsed.problems, engine=engine)
     stored = run.state.load()
+    if any(row.playlist_id for row in parsed.rows):  # one row per video, before anything is planned
+        from pipeline.batch.playlists import expand_playlists
+
+        key = (tuple(options["languages"]), options["translate"])
+        client = youtube_session(options)
+        parsed = expand_playlists(parsed, make_fetcher(key, options, space.cache_dir / "youtube", client))
     try:
         with open_store(store, space.root) as chunk_store:
             jobs_to_run, skipped = run.plan(stored, chunk_store)

@@ -5,6 +5,11 @@ into units of about `unit_words` words; each talk is cut into contiguous blocks,
 (the split minimising the units' squared distance to their block's centroid, "dp") or by TextTiling-style depth
 scores on the similarity of adjacent unit windows ("tiling"). Blocks with very similar centroids are then merged
 into one theme with several spans: a theme the talk comes back to, or, for an event, a theme several talks share.
+
+When the uploader wrote chapters (`Talk.chapters`), they come first: a talk is cut at its chapter starts, and only
+inside a chapter long enough for two themes does the segmentation above cut further. Neighbouring chapters are
+joined only when the content says so: a chapter too short to be a theme joins the neighbour it is most alike, and
+when there are more chapters than themes wanted, the most alike neighbours are joined first.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import numpy as np
 from haystack import Document, component
 
-from pipeline.models import Span, Talk, Theme, Transcript
+from pipeline.models import Chapter, Span, Talk, Theme, Transcript
 from pipeline.text import split_sentences
 
 SEGMENTATION_METHODS = ("dp", "tiling")
@@ -325,10 +330,13 @@ class ThemeSegmenter:
         blocks: list[list[Document]] = []
         talks: list[int] = []
         talk_means = []
+        chapters: dict[str | None, int] = {}  # sentence id → the uploader's chapter it is in
         for number, transcript in enumerate(ordered):
             talk_docs = sorted(by_talk[transcript.talk.id], key=lambda d: d.meta["position"])
             talk_means.append(_mean(talk_docs))
-            for first, last in self.blocks(talk_docs, themes if single else None):
+            chapter_of = chapter_numbers(talk_docs, transcript.talk.chapters)
+            chapters.update({doc.id: chapter for doc, chapter in zip(talk_docs, chapter_of, strict=False)})
+            for first, last in self.chaptered_blocks(talk_docs, chapter_of, themes if single else None):
                 blocks.append(talk_docs[first:last])
                 talks.append(number)
         if single and themes is not None:
@@ -346,6 +354,8 @@ class ThemeSegmenter:
         for number, (block, label) in enumerate(zip(blocks, labels, strict=True)):
             for doc in block:
                 meta = {**doc.meta, "theme": label, "block": number}
+                if doc.id in chapters:
+                    meta["chapter"] = chapters[doc.id]
                 out_docs.append(Document(id=doc.id, content=doc.content, meta=meta, embedding=doc.embedding))
         segments = {t.talk.id: t.segments for t in ordered}
         found = [
@@ -353,6 +363,55 @@ class ThemeSegmenter:
             for theme in range(len(first_seen))
         ]
         return {"documents": out_docs, "themes": found}
+
+    def chaptered_blocks(
+        self, documents: list[Document], chapter_of: list[int], requested: int | None = None
+    ) -> list[tuple[int, int]]:
+        """[first, last) sentence ranges of one talk's blocks, never across a chapter boundary unless the content
+        says so (see the module docstring); without chapters, `blocks`."""
+        starts = [i for i in range(1, len(chapter_of)) if chapter_of[i] != chapter_of[i - 1]]
+        if not starts:
+            return self.blocks(documents, requested)
+        groups = list(itertools.pairwise([0, *starts, len(documents)]))
+        words = [int(d.meta.get("words") or len((d.content or "").split())) for d in documents]
+        total = sum(words)
+        limit = requested or max(1, min(self.max_themes, total // self.min_theme_words))
+        shortest = max(self.unit_words, self.min_theme_words // 4)
+
+        def size(group: tuple[int, int]) -> int:
+            return sum(words[group[0] : group[1]])
+
+        while len(groups) > 1:
+            short = [n for n, group in enumerate(groups) if size(group) < shortest]
+            if not short and len(groups) <= limit:
+                break
+            centroids = [_centroid(documents[a:b]) for a, b in groups]
+            likeness = [float(centroids[n] @ centroids[n + 1]) for n in range(len(groups) - 1)]
+            if short:  # the shortest chapter joins the neighbour it is most alike
+                n = min(short, key=lambda k: size(groups[k]))
+                pair = max((p for p in (n - 1, n) if 0 <= p < len(likeness)), key=lambda p: likeness[p])
+            else:  # too many chapters: join the most alike neighbours
+                pair = max(range(len(likeness)), key=lambda p: likeness[p])
+            groups[pair : pair + 2] = [(groups[pair][0], groups[pair + 1][1])]
+        extra = {n: 0 for n in range(len(groups))}
+        budget = (requested or limit) - len(groups)
+        while budget > 0:  # more themes than chapters: cut the chapters with the most words per block
+            n = max(extra, key=lambda k: size(groups[k]) / (extra[k] + 1))
+            if requested is None and size(groups[n]) / (extra[n] + 1) < 2 * self.min_theme_words:
+                break
+            extra[n] += 1
+            budget -= 1
+        found: list[tuple[int, int]] = []
+        for n, (first, last) in enumerate(groups):
+            inner = [(0, last - first)]
+            if extra[n] and requested is None:
+                inner = self.blocks(documents[first:last])  # as many as the chapter's content shows, up to its budget
+                if len(inner) > extra[n] + 1:
+                    inner = self.blocks(documents[first:last], extra[n] + 1)
+            elif extra[n]:
+                inner = self.blocks(documents[first:last], extra[n] + 1)
+            found += [(first + a, first + b) for a, b in inner]
+        return found
 
     def blocks(self, documents: list[Document], requested: int | None = None) -> list[tuple[int, int]]:
         """[first, last) sentence ranges of one talk's contiguous blocks: `requested` of them, or automatic."""
@@ -374,6 +433,16 @@ class ThemeSegmenter:
             starts = tiling_starts(vectors, self.window, min_size, requested, self.cutoff)[: limit - 1]
         bounds = [0, *[units[s][0] for s in starts], len(documents)]
         return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def chapter_numbers(documents: list[Document], chapters: list[Chapter], tolerance: float = 1.0) -> list[int]:
+    """The chapter each sentence is in (by its start time; a sentence starting up to `tolerance` seconds before a
+    chapter counts as in it, as caption cues start a little early), or [] when the talk has no usable chapters."""
+    starts = sorted(chapter.start for chapter in chapters)
+    times = [d.meta.get("start") for d in documents]
+    if len(starts) < 2 or any(time is None for time in times):
+        return []
+    return [max(0, sum(1 for start in starts if time + tolerance >= start) - 1) for time in times]
 
 
 def _mean(documents: list[Document]) -> np.ndarray:

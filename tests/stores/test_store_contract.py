@@ -103,7 +103,7 @@ def test_themes_and_recap_work_on_the_store(ingested: StoreUnderTest):
     assert themes.returncode == 0, themes.stderr
     recap = ingested.run("recap", "lightning-pricing")
     assert recap.returncode == 0, recap.stderr
-    assert recap.stdout.lstrip().startswith("# ")
+    assert recap.stdout.startswith("---\n") and "\n---\n\n# " in recap.stdout  # front matter, then the draft
 
 
 def test_batch_writes_to_the_store(ingested: StoreUnderTest, tmp_path: Path):

@@ -1,0 +1,61 @@
+"""Chapter titles as theme titles: where a theme is one of the uploader's chapters, the chapter's title (the
+uploader's own words) names it instead of the extracted keyphrase title."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from haystack import Document, component
+
+from pipeline.models import Theme, Transcript
+
+
+@component
+class ChapterTitler:
+    """Gives a theme its chapter's title when the two fit: at least `theme_share` of the theme's words are in that
+    chapter, and the theme holds at least `chapter_share` of the chapter's words (so one chapter names at most one
+    theme). Themes that span several talks, and talks without chapters, keep their titles. Keywords are kept.
+
+    Reads the `chapter` each sentence Document is in (set by `ThemeSegmenter` from `Talk.chapters`).
+
+        titler = ChapterTitler()
+        themes = titler.run(themes=themes, documents=documents, transcripts=[transcript])["themes"]
+    """
+
+    def __init__(self, theme_share: float = 0.8, chapter_share: float = 0.6) -> None:
+        """
+        :param theme_share: the part of a theme's words that must lie in the chapter.
+        :param chapter_share: the part of the chapter's words the theme must hold.
+        """
+        if not (0 < theme_share <= 1 and 0 < chapter_share <= 1):
+            raise ValueError("theme_share and chapter_share must be in (0, 1]")
+        self.theme_share = theme_share
+        self.chapter_share = chapter_share
+
+    @component.output_types(themes=list[Theme])
+    def run(self, themes: list[Theme], documents: list[Document], transcripts: list[Transcript]) -> dict[str, Any]:
+        titles = {t.talk.id: [chapter.title for chapter in t.talk.chapters] for t in transcripts}
+        in_theme: dict[int, dict[tuple[str, int], int]] = defaultdict(lambda: defaultdict(int))
+        in_chapter: dict[tuple[str, int], int] = defaultdict(int)
+        for document in documents:
+            chapter = document.meta.get("chapter")
+            if chapter is None:
+                continue
+            key = (document.meta["talk_id"], int(chapter))
+            words = int(document.meta.get("words") or len((document.content or "").split()))
+            in_chapter[key] += words
+            in_theme[document.meta["theme"]][key] += words
+        out: list[Theme] = []
+        for number, theme in enumerate(themes):
+            counts = in_theme.get(number, {})
+            total = sum(counts.values())
+            title = theme.title
+            if counts and len(theme.talk_ids) <= 1:
+                key, words = max(counts.items(), key=lambda item: item[1])
+                talk_titles = titles.get(key[0], [])
+                fits = words >= self.theme_share * total and words >= self.chapter_share * in_chapter[key]
+                if fits and key[1] < len(talk_titles):
+                    title = talk_titles[key[1]]
+            out.append(theme if title == theme.title else theme.model_copy(update={"title": title}))
+        return {"themes": out}
