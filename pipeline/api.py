@@ -45,7 +45,7 @@ from pipeline.models import (
     Theme,
     Transcript,
 )
-from pipeline.workspace import Workspace, WorkspaceError, resolve_workspace
+from pipeline.workspace import InvalidIdError, Workspace, WorkspaceError, check_talk_id, resolve_workspace
 
 if TYPE_CHECKING:
     from pipeline.batch import BatchReport
@@ -62,6 +62,7 @@ __all__ = [
     "Library",
     "Step",
     "TalksError",
+    "read_questions",
 ]
 
 ErrorKind = Literal["invalid", "not_found", "unavailable", "failed"]
@@ -115,6 +116,8 @@ def _errors() -> Iterator[None]:
         yield
     except TalksError:
         raise
+    except InvalidIdError as error:  # a hostile or mistyped id: refused before any file is touched
+        raise TalksError(str(error), "invalid") from error
     except WorkspaceError as error:
         kind: ErrorKind = "not_found" if str(error).startswith("no talk") else "failed"
         raise TalksError(str(error), kind) from error
@@ -128,6 +131,36 @@ def _errors() -> Iterator[None]:
         raise TalksError(str(error), kind) from error
     except (SourceError, BatchError, ConfigError) as error:
         raise TalksError(str(error), "invalid") from error
+
+
+def read_questions(path: Path) -> list[AskRequest | Answer]:
+    """The questions of a JSON Lines file, one `{"question", "talk", "event", "speaker", "top_k", "answer_words"}`
+    object a line (other keys are ignored); a line that is not one becomes an `Answer` whose `error` names the file
+    and line, so `Library.ask_many` reports it in its place and goes on."""
+    import json
+
+    from pydantic import ValidationError
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise TalksError(f"{path}: cannot read questions ({error})") from None
+    requests: list[AskRequest | Answer] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not str(item.get("question", "")).strip():
+                raise ValueError('needs a non-empty "question"')
+            requests.append(AskRequest.model_validate({k: v for k, v in item.items() if k in AskRequest.model_fields}))
+        except (json.JSONDecodeError, ValueError) as error:
+            reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+            problem = f"{path}:{number}: not a question object ({reason})"
+            requests.append(Answer(question=line.strip()[:80], error=problem))
+    if not requests:
+        raise TalksError(f"{path}: no questions in file")
+    return requests
 
 
 class Library:
@@ -156,7 +189,7 @@ class Library:
         self.generator_config: GeneratorConfig = generator or GeneratorConfig()
         self._searcher: Searcher | None = None
         self._searcher_state: tuple[int, int] | None = None
-        self._ingestor: Ingestor | None = None
+        self._ingestors: dict[str, Ingestor] = {}  # by punctuation restore mode
         self._recapper: Recapper | None = None
         self._generators: dict[str, Generator] = {}
         self._search_lock = threading.Lock()
@@ -222,24 +255,34 @@ class Library:
     # -- talks --------------------------------------------------------------------------------------------------
 
     def talks(self) -> list[TalkInfo]:
-        """Every talk of the workspace, with whether its chunks in the store match its transcript."""
+        """Every talk of the workspace, with whether its chunks in the store match its transcript. A talk whose
+        transcript or index entry is damaged is listed with status `damaged` and the `problem` (the others still
+        list)."""
+        from pipeline.models import Talk, is_valid_talk_id
         from pipeline.stores import index_status, open_store
 
         with _errors():
-            transcripts = self.workspace.transcripts()
-            if not transcripts:
-                return []
-            with open_store(self.store_config, self.workspace.root) as store:
-                return [
-                    TalkInfo(
-                        talk=t.talk,
-                        segments=len(t.segments),
-                        words=t.word_count,
-                        duration=t.duration,
-                        status=index_status(store, t),  # type: ignore[arg-type]
-                    )
-                    for t in transcripts
-                ]
+            transcripts, damaged = self.workspace.scan()
+            infos = [
+                TalkInfo(talk=Talk(id=d.talk_id), segments=0, words=0, status="damaged", problem=str(d))
+                for d in damaged
+                if is_valid_talk_id(d.talk_id)
+            ]
+            if transcripts:
+                with open_store(self.store_config, self.workspace.root) as store:
+                    for t in transcripts:
+                        status = index_status(store, t)
+                        infos.append(
+                            TalkInfo(
+                                talk=t.talk,
+                                segments=len(t.segments),
+                                words=t.word_count,
+                                duration=t.duration,
+                                status=status,  # type: ignore[arg-type]
+                                problem=store.problem(t.talk.id) if status == "damaged" else None,
+                            )
+                        )
+            return sorted(infos, key=lambda info: info.talk.id)
 
     def talk_ids(self) -> list[str]:
         """The ids of the workspace's talks, sorted."""
@@ -256,6 +299,8 @@ class Library:
         from pipeline.stores import open_store
 
         with _errors():
+            check_talk_id(talk_id)  # before any store or file is opened
+            self.workspace.check_writable()
             with open_store(self.store_config, self.workspace.root) as store:
                 where = store.describe()
                 known = self.workspace.has_talk(talk_id) or store.header(talk_id) is not None
@@ -321,7 +366,7 @@ class Library:
                     problem = f"unexpected error: {type(error).__name__}: {error}"
                     self._fail(report, IngestFailure(source=item, problem=problem), notify, len(items))
 
-        self._ingest_into(report, loaded(), "ingest", len(items), notify)
+        self._ingest_into(report, loaded(), "ingest", len(items), notify, options.restore_punctuation)
         return report
 
     def reindex(
@@ -335,14 +380,23 @@ class Library:
         every talk (`everything`), else the talks whose chunks do not match their transcript."""
         from pipeline.stores import index_status, open_store
 
+        damaged: list = []
         with _errors():
-            chosen = [self.workspace.load_transcript(t) for t in talk_ids] if talk_ids else self.workspace.transcripts()
+            self.workspace.check_writable()  # a read-only workspace is one line before any work
+            if talk_ids:
+                chosen = [self.workspace.load_transcript(t) for t in talk_ids]
+            else:
+                chosen, damaged = self.workspace.scan()  # a damaged transcript is reported, the rest rebuilt
+            self.workspace.clean_leftovers()
             if not talk_ids and not everything:
                 with open_store(self.store_config, self.workspace.root) as store:
                     chosen = [t for t in chosen if index_status(store, t) != "indexed"]
         report = self._report()
+        notify, total = progress or _ignore, len(chosen) + len(damaged)
+        for talk in damaged:  # named, the others rebuilt
+            self._fail(report, IngestFailure(source=talk.talk_id, problem=str(talk)), notify, total)
         if chosen:
-            self._ingest_into(report, iter(chosen), "reindex", len(chosen), progress or _ignore)
+            self._ingest_into(report, iter(chosen), "reindex", total, notify)
         return report
 
     def _report(self) -> IngestReport:
@@ -357,14 +411,20 @@ class Library:
         notify(Step("ingest", failure.source, self._done(report), total, result=failure))
 
     def _ingest_into(
-        self, report: IngestReport, transcripts: Iterator[Transcript], stage: str, total: int, notify: ProgressCallback
+        self,
+        report: IngestReport,
+        transcripts: Iterator[Transcript],
+        stage: str,
+        total: int,
+        notify: ProgressCallback,
+        restore: str = "auto",
     ) -> None:
         from pipeline.sources.base import SourceError
         from pipeline.stores import StoreError
 
         with self._ingest_lock:
             notify(Step(stage, "loading the embedding model", 0, total))
-            ingestor = self._warm_ingestor()
+            ingestor = self._warm_ingestor(restore)
             for outcome in ingestor.ingest_many(transcripts):
                 talk = outcome.transcript.talk
                 if outcome.error is not None:
@@ -387,15 +447,16 @@ class Library:
                     report.talks.append(item)
                 notify(Step(stage, talk.id, self._done(report), total, result=item))
 
-    def _warm_ingestor(self) -> Ingestor:
+    def _warm_ingestor(self, restore: str = "auto") -> Ingestor:
         from pipeline.ingest import Ingestor
+        from pipeline.pipelines import IndexSettings
 
-        if self._ingestor is None:
+        if restore not in self._ingestors:
             with _errors():
-                ingestor = Ingestor(self.workspace, store=self.store_config)
+                ingestor = Ingestor(self.workspace, IndexSettings(restore_punctuation=restore), store=self.store_config)
                 ingestor.warm_up()
-            self._ingestor = ingestor
-        return self._ingestor
+            self._ingestors[restore] = ingestor
+        return self._ingestors[restore]
 
     # -- questions ----------------------------------------------------------------------------------------------
 
@@ -436,7 +497,7 @@ class Library:
 
     def ask_many(
         self,
-        questions: Iterable[str | AskRequest],
+        questions: Iterable[str | AskRequest | Answer],
         *,
         top_k: int | None = None,
         talk: str | None = None,
@@ -448,13 +509,18 @@ class Library:
     ) -> list[Answer]:
         """The answers to several questions, in order. A question that cannot be asked (an unknown talk, an empty
         question) gets an `Answer` with its `error` set; the others go on. The keyword arguments are defaults for
-        requests that leave them unset."""
+        requests that leave them unset. An `Answer` among the questions (e.g. a line of a questions file that could not
+        be read, from `read_questions`) is passed through as it is."""
         notify = progress or _ignore
         pending = list(questions)
         answers: list[Answer] = []
         for number, item in enumerate(pending, 1):
-            text = item.question if isinstance(item, AskRequest) else item
+            text = item if isinstance(item, str) else item.question
             notify(Step("ask", text[:60], number - 1, len(pending)))
+            if isinstance(item, Answer):
+                answers.append(item)
+                notify(Step("ask", text[:60], number, len(pending), result=item))
+                continue
             try:
                 answer = self.ask(
                     item,
@@ -550,8 +616,8 @@ class Library:
             if llm is None:
                 with self._recap_lock:
                     return self._warm_recapper().recap_transcript(transcript, count)
-            with self._llm_lock, self._llm_progress(llm, progress, "recap"):
-                return self._llm_recapper(llm).recap_transcript(transcript, count)
+            with self._llm_lock, self._llm_progress(llm, progress) as on_plan:
+                return self._llm_recapper(llm, on_plan).recap_transcript(transcript, count)
 
     def digest(
         self,
@@ -577,14 +643,15 @@ class Library:
 
             notify = progress or _ignore
             name = spoken[0].talk.event or event
-            with self._llm_lock, self._llm_progress(llm, progress, "digest"):
+            with self._llm_lock, self._llm_progress(llm, progress) as on_plan:
                 done: list[TalkRecap] = []
 
                 def on_talk(recap: TalkRecap) -> None:
                     done.append(recap)
                     notify(Step("digest", recap.talk.id, len(done), len(spoken) + 1, result=recap))
 
-                digest = LLMEventDigester(self._llm_recapper(llm)).digest(name, spoken, count, on_talk=on_talk)
+                recapper = self._llm_recapper(llm, on_plan)
+                digest = LLMEventDigester(recapper).digest(name, spoken, count, on_talk=on_talk)
         skipped = [t.talk.id for t in transcripts if t not in spoken]
         if skipped:
             digest.grounding.fallbacks.append(f"left out talks without text: {', '.join(skipped)}")
@@ -616,12 +683,12 @@ class Library:
             self._recapper = recapper
         return self._recapper
 
-    def _llm_recapper(self, llm: Generator) -> Any:
+    def _llm_recapper(self, llm: Generator, on_plan: Callable[[int, int], None] | None = None) -> Any:
         from pipeline.llm_recap import LLMRecapper
 
         with self._recap_lock:
-            extractive = self._warm_recapper()
-        return LLMRecapper(llm, self.workspace, extractive=extractive)
+            extractive = self._warm_recapper()  # for the parts whose reply stays invalid
+        return LLMRecapper(llm, self.workspace, extractive=extractive, on_plan=on_plan)
 
     # -- the LLM ------------------------------------------------------------------------------------------------
 
@@ -643,21 +710,30 @@ class Library:
             return generator
 
     @contextlib.contextmanager
-    def _llm_progress(self, llm: Generator, progress: ProgressCallback | None, stage: str) -> Iterator[None]:
-        """The generator's progress (each call: tokens read and written) goes to `progress` during this call; the
-        caller holds the LLM lock, so no other call's progress can mix in."""
+    def _llm_progress(
+        self, llm: Generator, progress: ProgressCallback | None
+    ) -> Iterator[Callable[[int, int], None]]:
+        """The generator's progress goes to `progress` as `Step("llm", label, calls done, calls planned)` while this
+        block runs (the caller holds the LLM lock, so no other call's progress mixes in): one step as each call
+        starts and streams, and one with the finished call's `ProgressEvent` (tokens read and written, seconds) as
+        `result`. Yields the `on_plan` hook for `LLMRecapper`, which sets the number of calls planned."""
         notify = progress or _ignore
         calls = 0
+        planned: int | None = None
 
         def forward(event: Any) -> None:
             nonlocal calls
             calls += event.done
-            notify(Step("llm", event.label, calls, None, result=event if event.done else None))
+            notify(Step("llm", event.label, calls, planned, result=event if event.done else None))
+
+        def on_plan(made: int, total: int) -> None:
+            nonlocal planned
+            planned = calls - made + total  # calls before this recap (an event's earlier talks) + this recap's
 
         previous = llm.progress
         llm.progress = forward
         try:
-            yield
+            yield on_plan
         finally:
             llm.progress = previous
 
@@ -685,11 +761,14 @@ class Library:
         from pipeline.migrate import migrate
         from pipeline.stores import open_store
 
-        if target == self.store_config:
+        if target.model_dump() == self.store_config.model_dump():
             raise TalksError("the source and the target are the same store")
         if target.kind == "pgvector" and not target.url:
             raise TalksError("a pgvector target needs a PostgreSQL connection string")
         notify = progress or _ignore
+        with _errors():
+            for talk_id in talk_ids or ():
+                check_talk_id(talk_id)
         with _errors(), open_store(self.store_config, self.workspace.root) as source:
             total = len(talk_ids) if talk_ids else len(source.talk_ids())
             done = 0

@@ -1,24 +1,47 @@
-"""The `talks` command line: a thin layer that parses, calls the pipeline and prints."""
+"""The `talks` command line: each command parses its options, makes one call to the library (`pipeline.api`) and
+prints the result (a table, Markdown, or with `--json` the pydantic model, dumped). Progress goes to stderr."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
+import click
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from typer.core import TyperGroup
 
-from pipeline.models import Answer
-from pipeline.sources.base import SourceError
+from pipeline.api import Library, Step, TalksError
+from pipeline.models import Answer, BatchEngine, GeneratorBackend, OutputFormat, StoreKind
 from pipeline.workspace import Workspace, WorkspaceError, resolve_workspace
 
+
+class _TalksGroup(TyperGroup):
+    """Any library error (`TalksError`) or workspace fault that reaches the top (a hostile id, a read-only or damaged
+    workspace, a workspace that is a file) is one line and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (TalksError, WorkspaceError) as error:
+            raise fail(str(error)) from None
+
+
 app = typer.Typer(
+    cls=_TalksGroup,
     help="Turn conference talks into searchable, themed, citable knowledge.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -26,6 +49,28 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("talks")
+        except PackageNotFoundError:  # a source checkout that was never installed
+            number = "unknown (not installed)"
+        console.print(f"talks {number}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Turn conference talks into searchable, themed, citable knowledge."""
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -35,7 +80,7 @@ WorkspaceOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the pydantic model, dumped).")]
 GeneratorOption = Annotated[
-    str | None,
+    GeneratorBackend | None,
     typer.Option(
         "--generator", help="extractive (default, no LLM), llama-cpp or openai \\[env: TALKS_GENERATOR; or talks.toml]."
     ),
@@ -47,7 +92,7 @@ ModelOption = Annotated[
     ),
 ]
 StoreOption = Annotated[
-    str | None,
+    StoreKind | None,
     typer.Option(
         "--store",
         help="Chunk store: sqlite (default, WORKSPACE/talks.db), memory (older per-talk files), pgvector or qdrant \\[env: TALKS_STORE; or talks.toml].",
@@ -60,6 +105,16 @@ StoreUrlOption = Annotated[
         help="pgvector: PostgreSQL connection string; qdrant: server URL (default: WORKSPACE/qdrant) \\[env: TALKS_STORE_URL].",
     ),
 ]
+RestoreOption = Annotated[
+    Literal["auto", "on", "off"],
+    typer.Option(
+        "--restore-punctuation",
+        help="Restore punctuation and casing of transcripts without them (auto-captions): auto (when detected), on or off.",
+    ),
+]
+ProxyOption = Annotated[
+    str | None, typer.Option(envvar="TALKS_PROXY", show_envvar=True, help="HTTP(S) proxy URL for YouTube.")
+]
 BaseUrlOption = Annotated[
     str | None,
     typer.Option(
@@ -68,64 +123,109 @@ BaseUrlOption = Annotated[
 ]
 
 
+def _complete_talk(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of talk ids: those of the workspace given so far (or the default one)."""
+    try:
+        ids = Workspace(resolve_workspace(ctx.params.get("workspace"))).talk_ids()
+    except Exception:  # completion must never fail loudly
+        return []
+    return [talk_id for talk_id in ids if talk_id.startswith(incomplete)]
+
+
+TalkArgument = Annotated[str, typer.Argument(help="Talk id.", shell_complete=_complete_talk)]
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
-def _generator(backend: str | None, model: str | None, base_url: str | None, workspace: Path | None):
-    """The configured LLM generator, warmed up, or None for the extractive default; progress goes to stderr."""
-    from pipeline.generators import GeneratorConfig, GeneratorError, create_generator
+def _library(
+    workspace: Path | None,
+    store: str | None = None,
+    store_url: str | None = None,
+    generator: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+) -> Library:
+    """The library for these flags (settings resolved: flags > environment > talks.toml > user config)."""
+    from pipeline.api import Library
 
-    try:
-        config = GeneratorConfig.resolve(
-            backend=backend, model=model, base_url=base_url, workspace=resolve_workspace(workspace)
-        )
-        if config.backend == "extractive":
-            return None
-        generator = create_generator(config, progress=_print_progress)
-        generator.warm_up()
-    except GeneratorError as error:
-        raise fail(str(error)) from None
-    return generator
+    library = Library.open(
+        workspace, store=store, store_url=store_url, generator=generator, model=model, base_url=base_url
+    )
+    hint = getattr(library.store_config, "legacy_hint", None)
+    if hint:
+        errors.print(f"[dim]note: {escape(hint)}[/dim]", highlight=False, soft_wrap=True)
+    return library
 
 
-def _print_progress(event) -> None:
-    if event.done:
-        errors.print(
-            f"[dim]{event.label}: {event.prompt_tokens} tokens read, {event.tokens} written, {event.seconds:.1f}s[/dim]",
+def _progress(*extra_columns) -> Progress:
+    """A progress bar on stderr that disappears when done: what is being done, the bar, n of N, elapsed, ETA."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra_columns,
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    )
+
+
+def _show_steps(progress: Progress, task, verb: str | None = None):
+    """A `progress` callback for library calls: the bar follows the steps; each finished talk gets a ✓ or ✗ line."""
+    from pipeline.models import IngestedTalk, IngestFailure, MigratedTalk
+
+    def show(step: Step) -> None:
+        result = step.result
+        if isinstance(result, IngestFailure):
+            progress.console.print(f"[red]✗[/red] {escape(str(result))}", highlight=False)
+        elif isinstance(result, IngestedTalk):
+            done = verb or ("replaced" if result.replaced else "ingested")
+            progress.console.print(
+                f"[green]✓[/green] {done} [bold]{escape(result.talk_id)}[/bold]: {result.segments} segments, "
+                f"{result.chunks} chunks ({result.seconds:.1f}s)",
+                highlight=False,
+            )
+        elif isinstance(result, MigratedTalk):
+            mark = "[green]✓[/green]" if result.ok else "[red]✗[/red]"
+            problem = f": {escape(result.problem)}" if result.problem else ""
+            progress.console.print(
+                f"{mark} {escape(result.talk_id)}: {result.chunks} chunks{problem}", highlight=False
+            )
+        progress.update(task, description=escape(step.label), completed=step.done, total=step.total)
+
+    return show
+
+
+class _LLMProgress:
+    """LLM calls on a progress bar: the call being written (tokens so far), calls done, elapsed time; each finished
+    call gets a dim line (tokens read and written, seconds)."""
+
+    def __init__(self, progress: Progress, task) -> None:
+        self.progress, self.task = progress, task
+
+    def __call__(self, step: Step) -> None:
+        event = step.result
+        if step.stage != "llm":
+            self.progress.update(self.task, description=escape(step.label))
+            return
+        if event is None:
+            self.progress.update(self.task, description=f"writing {escape(step.label)}…")
+            return
+        self.progress.update(self.task, completed=step.done)
+        self.progress.console.print(
+            f"[dim]{escape(event.label)}: {event.prompt_tokens} tokens read, {event.tokens} written, "
+            f"{event.seconds:.1f}s[/dim]",
             highlight=False,
         )
 
 
-def open_workspace(path: Path | None) -> Workspace:
-    return Workspace(resolve_workspace(path))
-
-
-def _store_config(kind: str | None, url: str | None, space: Workspace):
-    """The chosen chunk store's settings: flags > environment > `[store]` in talks.toml > user config."""
-    from pipeline.stores import StoreConfig, StoreError
-
-    try:
-        config = StoreConfig.resolve(kind=kind, url=url, workspace=space.root)
-    except StoreError as error:
-        raise fail(str(error)) from None
-    if config.legacy_hint:
-        errors.print(f"[dim]note: {config.legacy_hint}[/dim]", highlight=False, soft_wrap=True)
-    return config
-
-
-@contextlib.contextmanager
-def _open_store(kind: str | None, url: str | None, space: Workspace):
-    """The chosen chunk store, opened and checked; an unreachable or misconfigured store is a one-line error."""
-    from pipeline.stores import StoreError, open_store
-
-    try:
-        with open_store(_store_config(kind, url, space), space.root) as chunk_store:
-            chunk_store.talk_ids()
-            yield chunk_store
-    except StoreError as error:
-        raise fail(str(error)) from None
+def _print_model(model: BaseModel, compact: bool = False) -> None:
+    print_json(model.model_dump_json(indent=None if compact else 2))
 
 
 def print_json(text: str) -> None:
@@ -152,72 +252,42 @@ def ingest(
     translate: Annotated[
         str | None, typer.Option(help="Translate YouTube captions to this language when none of --language exist.")
     ] = None,
-    proxy: Annotated[
-        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube \\[env: TALKS_PROXY].")
-    ] = None,
+    proxy: ProxyOption = None,
     refresh: Annotated[bool, typer.Option(help="Fetch YouTube transcripts again even when cached.")] = False,
+    restore_punctuation: RestoreOption = "auto",
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
     store_url: StoreUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Ingest transcripts: read, clean, chunk, embed and index them. Re-ingesting a talk replaces it."""
-    from pipeline.ingest import Failure, Ingestor
-    from pipeline.sources import expand_sources, load_source
-    from pipeline.sources.youtube import YouTubeFetcher
+    from pipeline.models import IngestOptions
 
-    overrides = {
-        "id": talk_id,
-        "title": title,
-        "speakers": speaker or [],
-        "event": event,
-        "date": _parse_date(talk_date),
-        "youtube_id": youtube_id,
-    }
-    space = open_workspace(workspace).create()
-    try:
-        fetcher = YouTubeFetcher(
-            languages=[code.strip() for code in language.split(",") if code.strip()],
-            translate_to=translate,
-            proxy=proxy,
-            cache_dir=space.cache_dir / "youtube",
-            refresh=refresh,
-        )
-    except SourceError as error:
-        raise fail(str(error)) from None
-    unreadable: list[SourceError] = []  # playlists that cannot be read
-    items = expand_sources(sources, fetcher, unreadable)
-    for error in unreadable:
-        errors.print(f"[red]✗[/red] {escape(str(error))}", highlight=False)
-    if talk_id and len(items) > 1:
-        raise fail(f"--id names one talk, but {len(items)} sources were given")
-    ingestor = Ingestor(space, store=_store_config(store, store_url, space))
-    failures: list[Failure] = [Failure(error.where, error.problem) for error in unreadable]
+    options = IngestOptions(
+        talk_id=talk_id,
+        title=title,
+        speakers=speaker or [],
+        event=event,
+        date=_parse_date(talk_date),
+        youtube_id=youtube_id,
+        languages=language.split(","),
+        translate=translate,
+        proxy=proxy,
+        refresh=refresh,
+        restore_punctuation=restore_punctuation,
+    )
+    library = _library(workspace, store, store_url)
     with _progress() as progress:
-        task = progress.add_task("loading model", total=len(items))
-        fetcher.on_retry = lambda line: progress.update(task, description=escape(line))  # one updating line
-        _warm_up(ingestor)
-
-        def loaded():
-            """The transcripts that load; a source that does not is reported here and skipped."""
-            for item in items:
-                progress.update(task, description=f"reading {Path(item).name}")
-                try:
-                    yield load_source(item, overrides, fetcher)
-                except SourceError as error:
-                    failures.append(Failure(error.where, error.problem))
-                    progress.console.print(f"[red]✗[/red] {error}", highlight=False)
-                    progress.advance(task)
-                except Exception as error:  # one bad talk must not stop the batch
-                    failures.append(Failure(item, f"unexpected error: {type(error).__name__}: {error}"))
-                    progress.console.print(f"[red]✗[/red] {item}: unexpected error: {error}", highlight=False)
-                    progress.advance(task)
-
-        for outcome in ingestor.ingest_many(loaded()):
-            _report_outcome(outcome, failures, progress.console)
-            progress.advance(task)
-    done = len(items) - len(failures) + len(unreadable)
-    console.print(f"{done} ingested, {len(failures)} failed · workspace {space.root}", highlight=False)
-    if failures:
+        task = progress.add_task("starting", total=None)
+        report = library.ingest(sources, options, progress=_show_steps(progress, task))
+    if as_json:
+        _print_model(report)
+    else:
+        console.print(
+            f"{len(report.talks)} ingested, {len(report.failures)} failed · workspace {report.workspace}",
+            highlight=False,
+        )
+    if report.failures:
         raise typer.Exit(1)
 
 
@@ -230,17 +300,6 @@ def _parse_date(value: str | None) -> date | None:
         raise fail(f"--date '{value}' is not a date in the form YYYY-MM-DD") from None
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=errors,
-        transient=True,
-    )
-
-
 @app.command("list")
 def list_talks(
     workspace: WorkspaceOption = None,
@@ -248,39 +307,38 @@ def list_talks(
     store_url: StoreUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the ingested talks and whether each one's index is up to date."""
-    from pipeline.display import talks_table
-    from pipeline.stores import index_status
+    """List the ingested talks and whether each one's index is up to date. A damaged transcript or index entry is
+    named on stderr (the other talks still list) and the exit code is 1."""
+    from pydantic import TypeAdapter
 
-    space = open_workspace(workspace)
-    try:
-        transcripts = space.transcripts()
-    except WorkspaceError as error:
-        raise fail(str(error)) from None
+    from pipeline.display import talks_table
+    from pipeline.models import TalkInfo
+
+    library = _library(workspace, store, store_url)
+    infos = library.talks()
     if as_json:
-        print_json(json.dumps([t.talk.model_dump(mode="json") for t in transcripts], indent=2))
-        return
-    if not transcripts:
-        console.print(f"No talks in {space.root} yet: add some with `talks ingest PATH`.")
-        return
-    with _open_store(store, store_url, space) as index:
-        statuses = {t.talk.id: index_status(index, t) for t in transcripts}
-    console.print(talks_table(transcripts, statuses))
+        print_json(TypeAdapter(list[TalkInfo]).dump_json(infos, indent=2).decode())
+    elif not infos:
+        console.print(f"No talks in {library.workspace.root} yet: add some with `talks ingest PATH`.")
+    elif any(info.status != "damaged" or info.segments for info in infos):
+        console.print(talks_table([info for info in infos if info.segments or info.status != "damaged"]))
+    problems = [info.problem or info.talk.id for info in infos if info.status == "damaged"]
+    for problem in problems:
+        errors.print(f"[yellow]damaged:[/yellow] {escape(problem)}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command()
 def show(
-    talk: Annotated[str, typer.Argument(help="Talk id.")],
+    talk: TalkArgument,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print a talk's cleaned transcript with timestamps and speakers."""
     from pipeline.display import print_transcript
 
-    try:
-        transcript = open_workspace(workspace).load_transcript(talk)
-    except WorkspaceError as error:
-        raise fail(str(error)) from None
+    transcript = _library(workspace).transcript(talk)
     if as_json:
         print_json(transcript.model_dump_json(indent=2))
     else:
@@ -289,92 +347,49 @@ def show(
 
 @app.command()
 def remove(
-    talk: Annotated[str, typer.Argument(help="Talk id.")],
+    talk: TalkArgument,
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
     store_url: StoreUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Remove a talk (its transcript and its chunks in the store) from the workspace."""
-    from pipeline.ingest import remove_talk
-    from pipeline.stores import StoreError
-
-    space = open_workspace(workspace)
-    config = _store_config(store, store_url, space)
-    with _open_store(store, store_url, space) as chunk_store:
-        known = space.has_talk(talk) or chunk_store.header(talk) is not None
-    if not known:
-        raise fail(f"no talk '{talk}' in workspace {space.root}")
-    try:
-        remove_talk(space, talk, config)
-    except StoreError as error:
-        raise fail(str(error)) from None
-    console.print(f"removed {talk}")
+    removed = _library(workspace, store, store_url).remove(talk)
+    if as_json:
+        _print_model(removed)
+    else:
+        console.print(f"removed {escape(removed.talk_id)}", highlight=False)
 
 
 @app.command()
 def reindex(
     talks: Annotated[
-        list[str] | None, typer.Argument(help="Talk ids; default: every talk whose index is not up to date.")
+        list[str] | None,
+        typer.Argument(
+            help="Talk ids; default: every talk whose index is not up to date.", shell_complete=_complete_talk
+        ),
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Rebuild every talk's index.")] = False,
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
     store_url: StoreUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Rebuild index entries from the stored transcripts (the source of truth)."""
-    from pipeline.ingest import Ingestor
-    from pipeline.stores import index_status
-
-    space = open_workspace(workspace)
-    try:
-        chosen = [space.load_transcript(t) for t in talks] if talks else space.transcripts()
-    except WorkspaceError as error:
-        raise fail(str(error)) from None
-    if not talks and not everything:
-        with _open_store(store, store_url, space) as index:
-            chosen = [t for t in chosen if index_status(index, t) != "indexed"]
-    if not chosen:
-        console.print("Every talk's index is up to date.")
-        return
-    ingestor = Ingestor(space, store=_store_config(store, store_url, space))
-    _warm_up(ingestor)
-    failures: list = []
-    for outcome in ingestor.ingest_many(chosen):
-        _report_outcome(outcome, failures, console, verb="reindexed")
-    if failures:
+    """Rebuild index entries from the stored transcripts (the source of truth): by default every entry that is
+    missing, stale or damaged. Temporary files of killed writes are removed; a damaged transcript is named."""
+    library = _library(workspace, store, store_url)
+    with _progress() as progress:
+        task = progress.add_task("checking the index", total=None)
+        report = library.reindex(talks, everything=everything, progress=_show_steps(progress, task, "reindexed"))
+    if as_json:
+        _print_model(report)
+    else:
+        if report.talks or report.failures:
+            console.print(f"{len(report.talks)} reindexed, {len(report.failures)} failed", highlight=False)
+        else:
+            console.print("Every talk's index is up to date.")
+    if report.failures:
         raise typer.Exit(1)
-
-
-def _warm_up(ingestor) -> None:
-    """Loads the model and opens the store: a store that cannot be reached fails here, once, not for every talk."""
-    from pipeline.stores import StoreError
-
-    try:
-        ingestor.warm_up()
-    except StoreError as error:
-        raise fail(str(error)) from None
-
-
-def _report_outcome(outcome, failures: list, out: Console, verb: str | None = None) -> None:
-    """Prints one talk's ✓ or ✗ line; a failure is added to `failures`."""
-    from pipeline.ingest import Failure
-    from pipeline.stores import StoreError
-
-    talk = outcome.transcript.talk
-    if outcome.error is not None:
-        error = outcome.error
-        known = isinstance(error, StoreError | WorkspaceError | SourceError)
-        problem = str(error) if known else f"unexpected error: {type(error).__name__}: {error}"
-        failures.append(Failure(talk.source or talk.id, problem))
-        out.print(f"[red]✗[/red] {talk.id}: {problem}", highlight=False)
-        return
-    result = outcome.result
-    verb = verb or ("replaced" if result.replaced else "ingested")
-    out.print(
-        f"[green]✓[/green] {verb} [bold]{result.talk_id}[/bold]: {result.segments} segments, "
-        f"{result.chunks} chunks ({result.seconds:.1f}s)",
-        highlight=False,
-    )
 
 
 @app.command()
@@ -402,100 +417,42 @@ def ask(
     store_url: StoreUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Answer a question across all talks: a short answer citing [n] passages, and the passages with timestamps."""
-    from pipeline.query import Searcher
-    from pipeline.stores import StoreError
+    """Answer a question across all talks: a short answer citing \\[n] passages, and the passages with timestamps."""
+    from pipeline.api import read_questions
 
     if (question is None) == (questions is None):
         raise fail("give either a QUESTION or --questions FILE")
-    requests = (
-        _read_questions(questions)
-        if questions
-        else [{"question": question, "talk": talk, "event": event, "speaker": speaker}]
-    )
-    space = open_workspace(workspace)
-    config = _store_config(store, store_url, space)
-    try:
-        searcher = Searcher(space, store=config)
-        if not searcher.talk_ids:
-            raise fail(f"no talks in {searcher.store.describe()}: add some with `talks ingest PATH`")
-    except (WorkspaceError, StoreError) as error:
-        raise fail(str(error)) from None
-    searcher.warm_up()
-    llm = _generator(generator, model, base_url, workspace)
-    writer = None
-    if llm is not None:
-        from pipeline.llm_answer import LLMAnswerWriter
+    library = _library(workspace, store, store_url, generator, model, base_url)
+    defaults = {"top_k": top_k, "talk": talk, "event": event, "speaker": speaker, "answer_words": answer_words}
+    if question is not None:
+        answer = library.ask(question, **defaults)
+        _print_answer(answer, as_json, many=False)
+        return
+    requests = read_questions(questions)
+    with _progress() as progress:
+        task = progress.add_task("loading", total=len(requests))
 
-        writer = LLMAnswerWriter(llm)
-    try:
-        defaults = {"top_k": top_k, "talk": talk, "event": event, "speaker": speaker, "answer_words": answer_words}
-        failed = _answer_all(searcher, writer, requests, defaults, as_json, many=bool(questions))
-    finally:
-        searcher.close()
-    if failed:
+        def show(step: Step) -> None:
+            progress.update(task, description=escape(step.label), completed=step.done)
+            if step.result is not None:
+                _print_answer(step.result, as_json, many=True)
+
+        answers = library.ask_many(requests, progress=show, **defaults)
+    if any(answer.error for answer in answers):
         raise typer.Exit(1)
 
 
-def _answer_all(searcher, writer, requests: list[dict], defaults: dict, as_json: bool, many: bool) -> int:
-    """Answers each request in turn (its own talk/event/speaker over the defaults) and prints it; returns how many
-    failed."""
+def _print_answer(answer: Answer, as_json: bool, many: bool) -> None:
     from pipeline.display import print_answer
-    from pipeline.query import QueryError
-    from pipeline.stores import StoreError
 
-    failed = 0
-    for request in requests:
-        if "error" in request:
-            answer = Answer(question=request.get("question") or "", error=request["error"])
-        else:
-            try:
-                answer = searcher.ask(
-                    request["question"],
-                    top_k=defaults["top_k"],
-                    talk=request.get("talk") or defaults["talk"],
-                    event=request.get("event") or defaults["event"],
-                    speaker=request.get("speaker") or defaults["speaker"],
-                    answer_words=defaults["answer_words"],
-                )
-                if writer is not None:
-                    answer = writer.write(answer)
-            except (QueryError, StoreError) as error:
-                answer = Answer(question=request["question"], error=str(error))
-        failed += answer.error is not None
-        if as_json:
-            print_json(answer.model_dump_json(indent=None if many else 2))
-        elif answer.error:
-            errors.print(f"[red]error:[/red] {answer.error}", highlight=False)
-        else:
-            print_answer(console, answer)
-            if many:
-                console.rule()
-    return failed
-
-
-def _read_questions(path: Path) -> list[dict]:
-    """Questions from a JSON Lines file; a bad line becomes an error entry naming its line number."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise fail(f"{path}: cannot read questions ({error})") from None
-    requests = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict) or not str(item.get("question", "")).strip():
-                raise ValueError('needs a non-empty "question"')
-            requests.append(item)
-        except (json.JSONDecodeError, ValueError) as error:
-            requests.append(
-                {"question": line.strip()[:80], "error": f"{path}:{number}: not a question object ({error})"}
-            )
-    if not requests:
-        raise fail(f"{path}: no questions in file")
-    return requests
+    if as_json:
+        _print_model(answer, compact=many)
+    elif answer.error:
+        errors.print(f"[red]error:[/red] {escape(answer.error)}", highlight=False)
+    else:
+        print_answer(console, answer)
+        if many:
+            console.rule()
 
 
 @app.command()
@@ -517,75 +474,59 @@ def schema(
 
 @app.command()
 def migrate(
-    to: Annotated[str, typer.Option("--to", help="The target store: sqlite, memory, pgvector or qdrant.")],
+    to: Annotated[StoreKind, typer.Option("--to", help="The target store.")],
     to_url: Annotated[
         str | None, typer.Option("--to-url", help="pgvector: connection string; qdrant: server URL.")
     ] = None,
     to_path: Annotated[
-        str | None, typer.Option("--to-path", help="qdrant: a local folder (default WORKSPACE/qdrant).")
+        str | None,
+        typer.Option("--to-path", help="sqlite: the database file; qdrant: a local folder (default: in the workspace)."),
     ] = None,
-    talk: Annotated[list[str] | None, typer.Option("--talk", help="Only this talk (repeat for several).")] = None,
+    talk: Annotated[
+        list[str] | None,
+        typer.Option("--talk", help="Only this talk (repeat for several).", shell_complete=_complete_talk),
+    ] = None,
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
     store_url: StoreUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Copy talks from the current store (--store, default sqlite) into another, without re-embedding, and verify."""
-    from pydantic import ValidationError
+    from pipeline.stores import StoreConfig
 
-    from pipeline.migrate import migrate as copy_talks
-    from pipeline.stores import StoreConfig, StoreError, open_store
-
-    space = open_workspace(workspace)
-    try:
-        target_config = StoreConfig(kind=to, url=to_url, path=to_path)  # type: ignore[arg-type]
-    except ValidationError:
-        raise fail(f"unknown store '{to}' (choose sqlite, memory, pgvector or qdrant)") from None
     if to == "pgvector" and not to_url:
         raise fail("--to pgvector needs --to-url with a PostgreSQL connection string")
-    source_config = _store_config(store, store_url, space)
-    if source_config.model_dump() == target_config.model_dump():
-        raise fail("the source and the target are the same store")
-
-    def report(result) -> None:
-        mark = "[green]✓[/green]" if result.ok else "[red]✗[/red]"
-        problem = f": {result.problem}" if result.problem else ""
-        console.print(f"{mark} {result.talk_id}: {result.chunks} chunks{problem}", highlight=False)
-
-    with _open_store(store, store_url, space) as source:
-        try:
-            with open_store(target_config, space.root) as target:
-                summary = copy_talks(source, target, talk, on_talk=report)
-                where = target.describe()
-        except StoreError as error:
-            raise fail(str(error)) from None
-    verified = "verified" if summary.source_chunks == summary.target_chunks else "MISMATCH"
-    console.print(
-        f"{len(summary.talks) - len(summary.failed)} of {len(summary.talks)} talks copied to {where}; "
-        f"chunks: {summary.source_chunks} in the source, {summary.target_chunks} in the target ({verified})",
-        highlight=False,
-    )
-    if summary.failed or verified != "verified":
+    library = _library(workspace, store, store_url)
+    with _progress() as progress:
+        task = progress.add_task("opening the stores", total=None)
+        report = library.migrate(
+            StoreConfig(kind=to, url=to_url, path=to_path), talk, progress=_show_steps(progress, task)
+        )
+    if as_json:
+        _print_model(report)
+    else:
+        verified = "verified" if report.verified else "MISMATCH"
+        console.print(
+            f"{len(report.talks) - len(report.failed)} of {len(report.talks)} talks copied to {report.target}; "
+            f"chunks: {report.source_chunks} in the source, {report.target_chunks} in the target ({verified})",
+            highlight=False,
+        )
+    if not report.verified:
         raise typer.Exit(1)
 
 
 @app.command("pipeline")
 def dump_pipeline(
-    name: Annotated[str, typer.Argument(help="indexing or query.")] = "indexing",
+    name: Annotated[
+        Literal["indexing", "query", "recap"],
+        typer.Argument(help="indexing (clean … write), query (retrieval … answer) or recap (themes … recap)."),
+    ] = "indexing",
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
     store_url: StoreUrlOption = None,
 ) -> None:
-    """Print a Haystack Pipeline as YAML (credentials left out)."""
-    from pipeline.pipelines import build_indexing_pipeline, build_query_pipeline
-
-    if name not in ("indexing", "query"):
-        raise fail(f"unknown pipeline '{name}' (choose indexing, query)")
-    space = open_workspace(workspace)
-    if name == "indexing":
-        print_json(build_indexing_pipeline(str(space.root), store=_store_config(store, store_url, space)).dumps())
-        return
-    with _open_store(store, store_url, space) as chunk_store:
-        print_json(build_query_pipeline(chunk_store).dumps())
+    """Print a Haystack Pipeline as YAML that `Pipeline.loads` can load and run elsewhere (credentials left out)."""
+    print_json(_library(workspace, store, store_url).pipeline_yaml(name))
 
 
 ThemesOption = Annotated[
@@ -594,48 +535,23 @@ ThemesOption = Annotated[
 EventOption = Annotated[str | None, typer.Option("--event", help="All talks of this event, instead of one talk.")]
 
 
-def _recap_or_digest(talk: str | None, event: str | None, count: int | None, llm, workspace: Path | None):
-    """A talk's TalkRecap or an event's EventDigest, by the LLM when one is configured."""
-    from pipeline.generators import GeneratorError
-    from pipeline.recap import RecapError, Recapper
-
+def _recap_or_digest(library: Library, talk: str | None, event: str | None, count: int | None):
+    """A talk's `TalkRecap` or an event's `EventDigest`; with an LLM, a progress bar of its calls."""
     if (talk is None) == (event is None):
         raise fail("give either a TALK id or --event NAME")
-    space = open_workspace(workspace)
-    if not space.talk_ids():
-        raise fail(f"no talks in workspace {space.root}: add some with `talks ingest PATH`")
-    try:
-        if llm is None:
-            return Recapper(space).event_digest(event, count) if event else Recapper(space).recap(talk, count)
-        from pipeline.llm_recap import LLMRecapper
-
-        if not event:
-            return LLMRecapper(llm, space).recap(talk, count)
-        return _llm_event_digest(Recapper(space), LLMRecapper(llm, space), event, count)
-    except (RecapError, WorkspaceError, GeneratorError) as error:
-        raise fail(str(error)) from None
-
-
-def _llm_event_digest(recapper, llm_recapper, event: str, count: int | None):
-    from pipeline.llm_digest import LLMEventDigester
-
-    transcripts, spoken = recapper.event_transcripts(event)
-    errors.print(f"[dim]recapping {len(spoken)} talks of {spoken[0].talk.event}, then the event[/dim]")
-    digest = LLMEventDigester(llm_recapper).digest(
-        spoken[0].talk.event or event,
-        spoken,
-        count,
-        on_talk=lambda recap: errors.print(f"[dim]recapped {recap.talk.id}[/dim]", highlight=False),
-    )
-    skipped = [t.talk.id for t in transcripts if t not in spoken]
-    if skipped:
-        digest.grounding.fallbacks.append(f"left out talks without text: {', '.join(skipped)}")
-    return digest
+    if library.generator_config.backend == "extractive":
+        return library.digest(event, count=count) if event else library.recap(talk, count=count)
+    with _progress() as progress:
+        task = progress.add_task("loading the model", total=None)
+        show = _LLMProgress(progress, task)
+        if event:
+            return library.digest(event, count=count, progress=show)
+        return library.recap(talk, count=count, progress=show)
 
 
 @app.command()
 def themes(
-    talk: Annotated[str | None, typer.Argument(help="Talk id.")] = None,
+    talk: Annotated[str | None, typer.Argument(help="Talk id.", shell_complete=_complete_talk)] = None,
     event: EventOption = None,
     count: ThemesOption = None,
     generator: GeneratorOption = None,
@@ -650,20 +566,21 @@ def themes(
     from pipeline.display import print_themes
     from pipeline.models import Theme
 
-    llm = _generator(generator, model, base_url, workspace)
-    result = _recap_or_digest(talk, event, count, llm, workspace)
+    result = _recap_or_digest(_library(workspace, None, None, generator, model, base_url), talk, event, count)
     if as_json:
         print_json(TypeAdapter(list[Theme]).dump_json(result.themes, indent=2).decode())
     else:
         print_themes(console, event or result.talk.display_title, result.themes)
+        if not result.themes:  # a talk too short for themes: say so, with what there is
+            console.print(result.overview, markup=False, highlight=False)
 
 
 @app.command()
 def recap(
-    talk: Annotated[str | None, typer.Argument(help="Talk id.")] = None,
+    talk: Annotated[str | None, typer.Argument(help="Talk id.", shell_complete=_complete_talk)] = None,
     event: EventOption = None,
     output_format: Annotated[
-        str,
+        OutputFormat,
         typer.Option(
             "--format",
             help="md (a Markdown draft with YAML front matter), html (an article for a CMS), json (the TalkRecap / "
@@ -679,24 +596,19 @@ def recap(
 ) -> None:
     """A recap of a talk (or a digest of an event): a Markdown or HTML draft for writers, structured JSON, or the
     talk's chapters from its themes."""
-    from pipeline.render import FORMATS, FormatError, render
-
-    if output_format not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, not '{output_format}'")
     if event and output_format in ("chapters", "vtt-chapters"):
         raise fail("chapters are made for one talk, not an event: pass a talk id")
-    llm = _generator(generator, model, base_url, workspace)
-    result = _recap_or_digest(talk, event, count, llm, workspace)
-    try:
-        text = render(result, output_format)
-    except FormatError as error:
-        raise fail(str(error)) from None
+    library = _library(workspace, None, None, generator, model, base_url)
+    text = library.render(_recap_or_digest(library, talk, event, count), output_format)
     if out is None:
         print_json(text)
         return
     from pipeline.workspace import atomic_write
 
-    atomic_write(out, text.encode())
+    try:
+        atomic_write(out, text.encode())
+    except OSError as error:
+        raise fail(f"{out}: cannot write ({error.strerror or error}): choose another --out") from None
     console.print(f"wrote {out}")
 
 
@@ -783,14 +695,12 @@ def batch(
             help="Translate YouTube captions to this language when none of --language exist (a row's `translate` wins)."
         ),
     ] = None,
-    proxy: Annotated[
-        str | None, typer.Option(envvar="TALKS_PROXY", help="HTTP(S) proxy URL for YouTube \\[env: TALKS_PROXY].")
-    ] = None,
+    proxy: ProxyOption = None,
     refresh: Annotated[
         bool, typer.Option(help="Process every talk again, done ones too, and fetch YouTube captions again.")
     ] = False,
     engine: Annotated[
-        str,
+        BatchEngine,
         typer.Option(
             "--engine", help="local (threads in this process) or ray (Ray workers, on this machine or a cluster)."
         ),
@@ -802,9 +712,11 @@ def batch(
             help="With --engine ray: a running Ray cluster, HOST:PORT, ray://HOST:PORT or auto (env: RAY_ADDRESS); default: a local Ray started for this run.",
         ),
     ] = None,
+    restore_punctuation: RestoreOption = "auto",
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
     store_url: StoreUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Batch-process a conference from a manifest, with progress. Run it again to resume where it stopped.
 
@@ -812,34 +724,31 @@ def batch(
 
     [bold]Stores with --engine ray[/bold]: pgvector or a Qdrant server (--store-url) work on any cluster. The memory store (files in the workspace) works when every Ray worker sees the workspace folder (a local Ray, or a cluster sharing it over a network filesystem); otherwise the batch refuses to start. A local Qdrant folder is refused (one process at a time may open it).
     """
-    from pipeline.batch import ENGINES, BatchError, print_report, run_batch
+    from pipeline.batch import print_report
 
-    if engine not in ENGINES:
-        raise fail(f"--engine must be one of: {', '.join(ENGINES)} (not '{engine}')")
     if address and engine != "ray":
         raise fail("--address needs --engine ray")
-    space = open_workspace(workspace)
-    try:
-        report = run_batch(
-            manifest,
-            space,
-            jobs=jobs,
-            retry_failed=retry_failed,
-            out_dir=out,
-            languages=language,
-            translate=translate,
-            proxy=proxy,
-            refresh=refresh,
-            store=_store_config(store, store_url, space),
-            engine=engine,
-            address=address,
-            console=errors,
-        )
-    except BatchError as error:
-        raise fail(str(error)) from None
-    print_report(report, console)
+    report = _library(workspace, store, store_url).batch(
+        manifest,
+        console=errors,
+        jobs=jobs,
+        retry_failed=retry_failed,
+        out_dir=out,
+        languages=language,
+        translate=translate,
+        proxy=proxy,
+        refresh=refresh,
+        engine=engine,
+        address=address,
+        restore_punctuation=restore_punctuation,
+    )
+    if as_json:
+        print_json(report.model_dump_json(indent=2))
+    else:
+        print_report(report, console)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
 
 
 @app.command()

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.models import Answer, Passage, Theme, Transcript, format_timestamp
+from pipeline.models import Answer, Passage, TalkInfo, Theme, Transcript, format_timestamp
 
 
 def time_range(start: float | None, end: float | None) -> str:
@@ -40,20 +40,21 @@ def print_answer(console: Console, answer: Answer) -> None:
         console.print(highlighted(passage), soft_wrap=False)
 
 
-def talks_table(transcripts: list[Transcript], status: dict[str, str]) -> Table:
+def talks_table(talks: list[TalkInfo]) -> Table:
+    """The talks with their metadata, length and index status."""
     table = Table(title="Talks", show_lines=False)
     for column in ("id", "title", "speakers", "event", "length", "segments", "index"):
         table.add_column(column)
-    for transcript in transcripts:
-        talk = transcript.talk
+    for info in talks:
+        talk = info.talk
         table.add_row(
-            talk.id,
-            talk.title or "",
-            ", ".join(talk.speakers),
-            talk.event or "",
-            format_timestamp(transcript.duration) if transcript.duration else "",
-            str(len(transcript.segments)),
-            status.get(talk.id, ""),
+            escape(talk.id),
+            escape(talk.title or ""),
+            escape(", ".join(talk.speakers)),
+            escape(talk.event or ""),
+            format_timestamp(info.duration) if info.duration else "",
+            str(info.segments),
+            info.status,
         )
     return table
 

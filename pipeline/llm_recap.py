@@ -209,12 +209,15 @@ class LLMRecapper:
         max_tokens: int | None = None,
         extractive: Recapper | None = None,
         verifier: QuoteVerifier | None = None,
+        on_plan: Callable[[int, int], None] | None = None,
     ) -> None:
         """:param workspace: where `recap(talk_id)` loads talks from (`recap_transcript` needs none).
         :param min_themes: fewest themes asked for (a `themes` count given to `recap` overrides both bounds).
         :param max_tokens: longest reply of one call (default: the generator's `max_tokens`).
         :param extractive: the extractive `Recapper` for fallbacks (made when first needed if not given).
-        :param verifier: the `QuoteVerifier` (made here if not given)."""
+        :param verifier: the `QuoteVerifier` (made here if not given).
+        :param on_plan: told `(calls made, calls planned)` for the recap under way: an estimate once the talk is cut
+            into windows, the exact count once the themes are known (repair attempts come on top)."""
         if not generator.is_llm:
             raise ValueError("LLMRecapper needs an LLM generator (llama-cpp or openai); use Recapper otherwise")
         if min(min_themes, max_themes) < 1:
@@ -229,6 +232,7 @@ class LLMRecapper:
         self.key_quotes = key_quotes
         self.max_tokens = max_tokens
         self._extractive = extractive
+        self.on_plan = on_plan
         self.verifier = verifier or QuoteVerifier()
 
     def warm_up(self) -> None:
@@ -254,8 +258,11 @@ class LLMRecapper:
         budget = self.window_budget(transcript, run.max_themes)
         windows = make_windows(transcript, budget, self.generator.count_tokens)
         calls_before, tokens_before = self.generator.usage.calls, self.generator.usage.tokens
+        self._plan(0, 2 * len(windows) + 1)  # a digest a window, the themes, and about one takeaways call a window
         digests = self._condense(run, [self._digest(run, window, len(windows)) for window in windows])
         overview, plans = self._themes(run, digests, windows)
+        made = self.generator.usage.calls - calls_before
+        self._plan(made, made + sum(len(plan.windows) for plan in plans))
         for window in windows:
             for plan in plans:
                 if window.number in plan.windows:
@@ -277,6 +284,10 @@ class LLMRecapper:
             generation=info,
             grounding=run.report,
         )
+
+    def _plan(self, made: int, planned: int) -> None:
+        if self.on_plan is not None:
+            self.on_plan(made, planned)
 
     def window_budget(self, transcript: Transcript, max_themes: int | None = None) -> int:
         """Tokens of transcript one prompt can hold beside the instructions and the longest reply."""

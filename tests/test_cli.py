@@ -97,7 +97,7 @@ def test_ask_many_questions_from_jsonl(workspace: Path, ingest_run, tmp_path: Pa
 
 def test_list_show_remove(workspace: Path, ingest_run):
     listed = talks(workspace, "list", "--json")
-    assert [talk["id"] for talk in json.loads(listed.stdout)] == [
+    assert [info["talk"]["id"] for info in json.loads(listed.stdout)] == [
         "fireside-chat",
         "founder-talk",
         "lightning-pricing",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field, computed_field
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -16,36 +16,38 @@ from pipeline.batch.work import OutcomeStatus, TalkOutcome
 from pipeline.workspace import Workspace, resolve_workspace
 
 
-@dataclass
-class BatchReport:
+class BatchReport(BaseModel):
     """The result of `run_batch`: one outcome per manifest row (in manifest order) and the malformed rows.
 
     `workers` (Ray engine): one entry a Ray worker, `{"pid", "node", "warm_ups", "models", "talks",
     "shared_workspace", "torch_threads"}`; `startup` is the time to the first talk (model load, and for Ray the
-    cluster start or connection and the workers' start)."""
+    cluster start or connection and the workers' start). `talks batch --json` prints it, with `counts` and
+    `exit_code`."""
 
     manifest: Path
     state_path: Path
     out_dir: Path
-    outcomes: list[TalkOutcome] = field(default_factory=list)
-    problems: list[ManifestProblem] = field(default_factory=list)
+    outcomes: list[TalkOutcome] = Field(default_factory=list)
+    problems: list[ManifestProblem] = Field(default_factory=list)
     stopped: str | None = None
     interrupted: bool = False
     resume: str | None = None
     seconds: float = 0.0
     torch_threads: int | None = None  # per worker, when any talk ran
     engine: str = "local"
-    workers: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[dict[str, Any]] = Field(default_factory=list)
     startup: float = 0.0
 
     def with_status(self, status: OutcomeStatus) -> list[TalkOutcome]:
         return [outcome for outcome in self.outcomes if outcome.status == status]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def counts(self) -> dict[str, int]:
         statuses = ("done", "skipped", "failed", "previously failed", "pending")
         return {status: len(self.with_status(status)) for status in statuses}  # type: ignore[arg-type]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def exit_code(self) -> int:
         """0 when every row is done; 130 after Ctrl-C; else 1 (failures, malformed rows, talks left pending)."""
@@ -84,6 +86,8 @@ def resume_advice(report: BatchReport, options: dict[str, Any], workspace: Works
         command += ["--translate", options["translate"]]
     if options["proxy"]:
         command += ["--proxy", "URL"]
+    if options.get("restore_punctuation", "auto") != "auto":
+        command += ["--restore-punctuation", options["restore_punctuation"]]
     lines = []
     if pending:
         lines.append(f"{len(pending)} talk(s) left pending; resume with: {' '.join(command)}")

@@ -39,7 +39,7 @@ from pipeline.batch.work import (
 )
 from pipeline.sources.youtube import YouTubeFetcher
 from pipeline.stores import ChunkStore, StoreConfig, StoreError, open_store
-from pipeline.workspace import Workspace, resolve_workspace
+from pipeline.workspace import Workspace, WorkspaceError, resolve_workspace
 
 MAX_JOBS = 32
 ENGINES = ("local", "ray")
@@ -230,6 +230,7 @@ def run_batch(
     youtube_options: Mapping[str, Any] | None = None,
     ray_options: Mapping[str, Any] | None = None,
     console: Console | None = None,
+    restore_punctuation: str = "auto",
 ) -> BatchReport:
     """Process every talk of `manifest` into `workspace` and the chunk `store`; progress goes to `console`
     (default: stderr).
@@ -238,7 +239,8 @@ def run_batch(
     or a list) and `translate` are the caption request for YouTube rows without their own `language`/`translate`.
     `refresh` processes every talk again and refetches YouTube captions. `engine`: "local" (threads in this process)
     or "ray" (Ray actors; `address` connects to a running cluster, else a local Ray starts: see
-    `pipeline.batch.ray_engine`). `http_client` (a `requests.Session`, or a function making one), `youtube_options`
+    `pipeline.batch.ray_engine`). `restore_punctuation`: auto, on or off (see `PunctuationRestorer`).
+    `http_client` (a `requests.Session`, or a function making one), `youtube_options`
     (more `YouTubeFetcher` arguments) and `ray_options` are for tests. Raises `BatchError` when the batch cannot
     start; talk failures are in the report.
     """
@@ -271,16 +273,23 @@ def run_batch(
         "http_client": http_client,
         "youtube_options": dict(youtube_options or {}),
         "ray_options": dict(ray_options or {}),
+        "restore_punctuation": restore_punctuation,
     }
-    run = BatchRun(space, parsed, options, console or Console(stderr=True))
-    report = BatchReport(manifest, run.state.path, options["out_dir"], problems=parsed.problems, engine=engine)
-    stored = run.state.load()
     if any(row.playlist_id for row in parsed.rows):  # one row per video, before anything is planned
         from pipeline.batch.playlists import expand_playlists
 
         key = (tuple(options["languages"]), options["translate"])
         client = youtube_session(options)
         parsed = expand_playlists(parsed, make_fetcher(key, options, space.cache_dir / "youtube", client))
+    run = BatchRun(space, parsed, options, console or Console(stderr=True))
+    report = BatchReport(
+        manifest=manifest,
+        state_path=run.state.path,
+        out_dir=options["out_dir"],
+        problems=parsed.problems,
+        engine=engine,
+    )
+    stored = run.state.load()
     try:
         with open_store(store, space.root) as chunk_store:
             jobs_to_run, skipped = run.plan(stored, chunk_store)
@@ -359,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine=args.engine,
             address=args.address,
         )
-    except (BatchError, StoreError) as error:
+    except (BatchError, StoreError, WorkspaceError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         return 1
     print_report(report, Console())
