@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.models import Answer
+from pipeline.models import TALK_ID_RULE, Answer, is_valid_talk_id
 from pipeline.pipelines import QuerySettings, build_query_pipeline, query_inputs, run_pipeline
 from pipeline.stores import StoreConfig, open_store
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, shown
 
 
 class QueryError(Exception):
@@ -53,6 +53,8 @@ class Searcher:
         """Haystack metadata filters; event and speaker match case-insensitively (a speaker by part of the name)."""
         conditions = []
         if talk:
+            if not is_valid_talk_id(talk):
+                raise QueryError(f"{shown(talk)} is not a valid talk id ({TALK_ID_RULE})")
             if talk not in self.talk_ids:
                 raise QueryError(f"no talk '{talk}' in the index (talks: {', '.join(self.talk_ids) or 'none'})")
             conditions.append({"field": "meta.talk_id", "operator": "==", "value": talk})

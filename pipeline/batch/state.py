@@ -18,8 +18,9 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.batch.manifest import BatchError
+from pipeline.models import is_valid_talk_id
 from pipeline.sources.files import talk_id_from
-from pipeline.workspace import Workspace, atomic_write
+from pipeline.workspace import Workspace, atomic_write, file_error
 
 STATE_FORMAT = 1
 
@@ -48,6 +49,13 @@ class BatchState(BaseModel):
     talks: dict[str, TalkState] = Field(default_factory=dict)
 
 
+def state_name(manifest: Path, digest: str) -> str:
+    """`<manifest stem>-<digest>`, the stem made safe (a file name that is a valid talk id, never a path)."""
+    stem = talk_id_from(manifest.stem)[:60].rstrip("-._")
+    name = f"{stem}-{digest}"
+    return name if is_valid_talk_id(name) else f"manifest-{digest}"
+
+
 class StateFile:
     """The batch state of one manifest: every update merges under a file lock and replaces the file atomically."""
 
@@ -55,18 +63,24 @@ class StateFile:
         resolved = str(manifest.resolve())
         digest = hashlib.sha256(resolved.encode()).hexdigest()[:10]
         self.manifest = resolved
-        self.path = workspace.batch_dir / f"{talk_id_from(manifest.stem)}-{digest}.json"
-        self._lock = FileLock(workspace.batch_dir / f"{self.path.stem}.lock", timeout=timeout)
+        self.workspace = workspace
+        self.path = workspace.file(workspace.batch_dir, state_name(manifest, digest), ".json")
+        self._lock = FileLock(workspace.file(workspace.batch_dir, self.path.stem, ".lock"), timeout=timeout)
         self._thread_lock = threading.Lock()
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         with self._thread_lock:
             try:
-                with self._lock:
-                    yield
+                self._lock.acquire()
             except Timeout:
                 raise BatchError(f"{self.path}: locked by another process for too long") from None
+            except OSError as error:
+                raise BatchError(str(file_error(error, self.workspace.root))) from None
+            try:
+                yield
+            finally:
+                self._lock.release()
 
     def load(self) -> BatchState:
         """The state as stored (empty when there is none yet). Leftover temporary files of a killed run go."""
@@ -80,7 +94,10 @@ class StateFile:
         with self.locked():
             state = self._read()
             state.talks.update(talks)
-            atomic_write(self.path, state.model_dump_json(indent=1).encode())
+            try:
+                atomic_write(self.path, state.model_dump_json(indent=1).encode())
+            except OSError as error:
+                raise BatchError(str(file_error(error, self.workspace.root))) from None
             return state
 
     def _read(self) -> BatchState:

@@ -22,7 +22,7 @@ from pipeline.recap import Recapper
 from pipeline.render import render_recap
 from pipeline.sources.base import SourceError
 from pipeline.sources.youtube import FetchedYouTube, YouTubeFetcher
-from pipeline.workspace import atomic_write
+from pipeline.workspace import atomic_write, check_talk_id, inside
 
 _STAGES = {"cleaner": "clean", "chunker": "chunk", "embedder": "embed", "writer": "write"}
 
@@ -262,7 +262,8 @@ def ingest_and_recap(
 
 def write_recap_files(out_dir: Path, recap: TalkRecap, timings: dict[str, float]) -> None:
     """`<id>.json` (the `TalkRecap`) and `<id>.md` (the draft) in `out_dir`, each written atomically (`render`)."""
+    talk_id = check_talk_id(recap.talk.id)  # the files are named from the id: never outside `out_dir`
     with timing(timings, "render"):
         markdown = render_recap(recap)
-        atomic_write(out_dir / f"{recap.talk.id}.json", recap.model_dump_json(indent=2).encode())
-        atomic_write(out_dir / f"{recap.talk.id}.md", markdown.encode())
+        atomic_write(inside(out_dir, out_dir / f"{talk_id}.json"), recap.model_dump_json(indent=2).encode())
+        atomic_write(inside(out_dir, out_dir / f"{talk_id}.md"), markdown.encode())

@@ -89,6 +89,11 @@ class ChunkStore(ABC):
         """A keyword retriever (inputs `query`, `filters`, `top_k`) and an embedding retriever (`query_embedding`,
         `filters`, `top_k`), Haystack components over this store that take Haystack metadata filters."""
 
+    def problem(self, talk_id: str) -> str | None:
+        """Why the talk's entry cannot be read (a damaged file), in one line naming it; None when it reads or is
+        absent. Stores that cannot hold damaged entries keep this default."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - stores without connections need nothing
         """Releases connections and locks."""
 
@@ -100,8 +105,9 @@ class ChunkStore(ABC):
 
 
 def index_status(store: ChunkStore, transcript: Transcript) -> str:
-    """`indexed`, `stale` (the transcript changed since; `talks reindex` fixes it) or `not indexed`."""
+    """`indexed`, `stale` (the transcript changed since; `talks reindex` fixes it), `not indexed`, or `damaged`
+    (the entry cannot be read, `store.problem` says why; `talks reindex` rebuilds it)."""
     header = store.header(transcript.talk.id)
     if header is None:
-        return "not indexed"
+        return "damaged" if store.problem(transcript.talk.id) else "not indexed"
     return "indexed" if header.get("fingerprint") == transcript_fingerprint(transcript) else "stale"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,12 @@ from haystack import Document
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from pipeline.models import is_valid_talk_id
 from pipeline.stores.base import ChunkStore, Facets, check_dimension
-from pipeline.workspace import WorkspaceError, atomic_write
+from pipeline.workspace import WorkspaceError, atomic_write, check_talk_id, file_error, inside
+
+#: What reading a truncated, emptied or overwritten `.npz` raises (numpy reads it as a zip of `.npy` arrays).
+_DAMAGED = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, zlib.error)
 
 
 class WorkspaceIndex(ChunkStore):
@@ -21,6 +27,8 @@ class WorkspaceIndex(ChunkStore):
 
     Each file is replaced atomically, so a talk is re-indexed as a whole (never duplicated) and readers always
     see a complete file. Queries load every talk into a Haystack `InMemoryDocumentStore` (BM25 + embeddings).
+    A damaged file (truncated, empty, overwritten) counts as not indexed (`header` is None, `problem` says why);
+    reading its chunks is a `WorkspaceError` naming it; `talks reindex` rebuilds it.
     """
 
     kind = "memory"
@@ -33,7 +41,10 @@ class WorkspaceIndex(ChunkStore):
         return f"memory store {self.index_dir}"
 
     def _path(self, talk_id: str) -> Path:
-        return self.index_dir / f"{talk_id}.npz"
+        return inside(self.index_dir, self.index_dir / f"{check_talk_id(talk_id)}.npz")
+
+    def _write_error(self, error: OSError, doing: str = "write") -> WorkspaceError:
+        return file_error(error, self.index_dir.parent, doing)
 
     def replace_talk(self, talk_id: str, documents: list[Document], fingerprint: str, settings: dict) -> None:
         check_dimension(documents, self.describe())
@@ -44,27 +55,54 @@ class WorkspaceIndex(ChunkStore):
         np.savez(
             buffer, embeddings=embeddings, records=np.array(json.dumps(records)), header=np.array(json.dumps(header))
         )
-        atomic_write(self._path(talk_id), buffer.getvalue())
+        path = self._path(talk_id)
+        try:
+            atomic_write(path, buffer.getvalue())
+        except OSError as error:
+            raise self._write_error(error) from None
         self._loaded = None
 
     def remove_talk(self, talk_id: str) -> None:
-        self._path(talk_id).unlink(missing_ok=True)
+        try:
+            self._path(talk_id).unlink(missing_ok=True)
+        except OSError as error:
+            raise self._write_error(error, "remove") from None
         self._loaded = None
 
     def talk_ids(self) -> list[str]:
-        return sorted(path.stem for path in self.index_dir.glob("*.npz")) if self.index_dir.exists() else []
+        """Talks with an index file (a file whose name is no talk id is not ours and left alone)."""
+        if not self.index_dir.is_dir():
+            return []
+        return sorted(path.stem for path in self.index_dir.glob("*.npz") if is_valid_talk_id(path.stem))
 
-    def header(self, talk_id: str) -> dict[str, Any] | None:
+    def _header(self, talk_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The header, or None and what is wrong with the file (None, None when there is no file)."""
         path = self._path(talk_id)
         if not path.exists():
-            return None
+            return None, None
         try:
             with np.load(path) as data:
                 header = json.loads(str(data["header"]))
-        except (OSError, ValueError, KeyError):
-            return None  # a damaged file counts as not indexed: `talks reindex` rebuilds it
+            if not isinstance(header, dict):
+                raise ValueError("the header is not a mapping")
+        except _DAMAGED as error:
+            return None, self._damaged(path, error)
         header.setdefault("chunks", None)
-        return header
+        return header, None
+
+    @staticmethod
+    def _damaged(path: Path, error: BaseException) -> str:
+        reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        size = path.stat().st_size if path.exists() else 0
+        detail = "an empty file" if size == 0 else reason[:120]
+        return f"{path}: damaged index file ({detail}): `talks reindex` rebuilds it"
+
+    def header(self, talk_id: str) -> dict[str, Any] | None:
+        return self._header(talk_id)[0]
+
+    def problem(self, talk_id: str) -> str | None:
+        """Why the talk's index file cannot be read (None when it reads, or there is none)."""
+        return self._header(talk_id)[1]
 
     def documents(self, talk_id: str) -> list[Document]:
         path = self._path(talk_id)
@@ -72,12 +110,12 @@ class WorkspaceIndex(ChunkStore):
             with np.load(path) as data:
                 records = json.loads(str(data["records"]))
                 embeddings = data["embeddings"]
-        except (OSError, ValueError, KeyError) as error:
-            raise WorkspaceError(f"{path}: damaged index file ({error}); run `talks reindex`") from None
-        return [
-            Document(id=record["id"], content=record["content"], meta=record["meta"], embedding=vector.tolist())
-            for record, vector in zip(records, embeddings, strict=True)
-        ]
+            return [
+                Document(id=record["id"], content=record["content"], meta=record["meta"], embedding=vector.tolist())
+                for record, vector in zip(records, embeddings, strict=True)
+            ]
+        except _DAMAGED as error:
+            raise WorkspaceError(self._damaged(path, error)) from None
 
     def document_store(self, talk_ids: list[str] | None = None) -> InMemoryDocumentStore:
         """Every talk (or the given ones) loaded into a fresh in-memory store."""
