@@ -93,10 +93,10 @@ class Talk(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_empty_video_fields(self, handler: SerializerFunctionWrapHandler) -> dict:
-        """`duration` and `chapters` are left out while empty, so talks stored before they existed keep their
-        JSON (and the hashes that tell whether a talk's index is up to date)."""
+        """`duration`, `chapters` and `punctuation` are left out while empty, so talks stored before they existed
+        keep their JSON (and the hashes that tell whether a talk's index is up to date)."""
         data = handler(self)
-        for key in ("duration", "chapters"):
+        for key in ("duration", "chapters", "punctuation"):
             if key in data and data[key] in (None, []):
                 del data[key]
         return data
