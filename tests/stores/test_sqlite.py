@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from haystack import Document
 
+from pipeline.models import Answer
 from pipeline.stores import StoreConfig, StoreError, open_store
 from pipeline.stores.sqlite import SqliteChunkStore, filters_to_sql
 from tests.conftest import DATA
@@ -221,4 +222,6 @@ def test_a_workspace_made_with_the_memory_store_keeps_working_and_migrates(tmp_p
         assert store.talk_ids() == ["founder-talk"]
     after = talks(workspace, "ask", "Why did they keep the Apache license?", "--json")
     assert after.returncode == 0 and "migrate" not in after.stderr
-    assert after.stdout == before.stdout
+    old, new = Answer.model_validate_json(before.stdout), Answer.model_validate_json(after.stdout)
+    assert new.passages[0].first_segment == old.passages[0].first_segment  # the same best passage (BM25s differ)
+    assert "apache" in new.passages[0].text.lower()
