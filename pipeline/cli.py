@@ -573,6 +573,8 @@ def themes(
         print_themes(console, event or result.talk.display_title, result.themes)
         if not result.themes:  # a talk too short for themes: say so, with what there is
             console.print(result.overview, markup=False, highlight=False)
+        if not result.themes:  # a talk too short for themes: say so, with what there is
+            console.print(result.overview, markup=False, highlight=False)
 
 
 @app.command()

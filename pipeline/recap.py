@@ -191,6 +191,26 @@ def extractive_overview(intro: str, themes: list[Theme], scores: list[list[float
     return " ".join(parts)
 
 
+def shown_themes(themes: list[Theme], scores: list[list[float]] | None) -> tuple[list[Theme], list[list[float]] | None]:
+    """The themes with something to show (a title, takeaways or quotes), with their takeaway scores: a very short
+    theme may have none of these."""
+    keep = [n for n, theme in enumerate(themes) if theme.title or theme.takeaways or theme.quotes]
+    kept_scores = [scores[n] for n in keep] if scores and len(scores) == len(themes) else None
+    return [themes[n] for n in keep], kept_scores
+
+
+def too_short_overview(talk: Talk, transcript: Transcript, max_words: int) -> tuple[str, str]:
+    """(overview, note) for a talk with no themes: who spoke, and the talk's words themselves (up to `max_words`)."""
+    spoken = " ".join(segment.text for segment in transcript.segments).split()
+    said = " ".join(spoken[:max_words]) + (" …" if len(spoken) > max_words else "")
+    subject = f"“{talk.title}”" if talk.title else "This talk"
+    by = f" by {join_names(talk.speakers)}" if talk.speakers else ""
+    verb = "It opens" if len(spoken) > max_words else "All it says"
+    words = f"{len(spoken)} word{'s' if len(spoken) != 1 else ''}"
+    overview = f"{subject}{by} is too short to find themes in ({words}). {verb}: “{said}”"
+    return overview, f"themes: none, the talk is too short ({words})"
+
+
 @component
 class RecapBuilder:
     """Assembles the `TalkRecap`: talk metadata, overview, themes, key quotes, generation info, grounding."""
@@ -213,14 +233,20 @@ class RecapBuilder:
         theme_count: int | None = None,
     ) -> dict[str, Any]:
         talk = transcripts[0].talk
-        overview = extractive_overview(talk_intro(talk, themes), themes, takeaway_scores, self.overview_words)
+        themes, takeaway_scores = shown_themes(themes, takeaway_scores)
+        grounding = merge_reports(quote_report, citation_report)
+        if themes:
+            overview = extractive_overview(talk_intro(talk, themes), themes, takeaway_scores, self.overview_words)
+        else:  # a talk too short for themes: a recap of what there is, and a note
+            overview, note = too_short_overview(talk, transcripts[0], self.overview_words)
+            grounding.fallbacks.append(note)
         recap = TalkRecap(
             talk=talk,
             overview=overview,
             themes=themes,
             key_quotes=key_quotes,
             generation=_generation(self.parameters, theme_count),
-            grounding=merge_reports(quote_report, citation_report),
+            grounding=grounding,
         )
         return {"recap": recap}
 
@@ -245,6 +271,7 @@ class DigestBuilder:
         theme_count: int | None = None,
     ) -> dict[str, Any]:
         talks = [t.talk for t in transcripts]
+        themes, takeaway_scores = shown_themes(themes, takeaway_scores)
         order = sorted(range(len(themes)), key=lambda n: (-len(themes[n].talk_ids), n))
         ordered = [themes[n] for n in order]
         scores = (
@@ -263,6 +290,8 @@ class DigestBuilder:
             generation=_generation(self.parameters, theme_count),
             grounding=merge_reports(quote_report, citation_report),
         )
+        if not ordered:
+            digest.grounding.fallbacks.append("themes: none, the talks are too short")
         return {"digest": digest}
 
 

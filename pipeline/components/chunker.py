@@ -75,13 +75,18 @@ def document_to_chunk(document: Document) -> Chunk:
 class TranscriptChunker:
     """Windows of about `words` words over whole segments, each overlapping the one before by about `overlap`.
 
-    A window never cuts inside a segment, so a segment longer than `words` becomes a window of its own. Works on
-    unpunctuated captions: it counts words, not sentences. Each `Document.meta` records the talk, first and last
+    A window never cuts inside a segment. Sources split segments longer than 100 words at load (see
+    `pipeline.sources.limits`), so a window stays within `words` words; a longer segment (in a transcript stored
+    before that) becomes a window of its own whose text is cut to `words` words of at most `max_word_chars`
+    characters each, so no chunk outgrows the chunk size. Works on unpunctuated captions: it counts words, not
+    sentences. Each `Document.meta` records the talk, first and last
     segment index, start and end seconds and speakers. With `skip_backchannels`, turns that only acknowledge
     ("Mm-hmm.", "Yeah.") stay inside the window's segment range but are left out of its text and word count.
     """
 
-    def __init__(self, words: int = 165, overlap: int = 55, skip_backchannels: bool = True) -> None:
+    def __init__(
+        self, words: int = 165, overlap: int = 55, skip_backchannels: bool = True, max_word_chars: int = 100
+    ) -> None:
         if words < 10:
             raise ValueError("words must be at least 10")
         if not 0 <= overlap < words:
@@ -89,6 +94,7 @@ class TranscriptChunker:
         self.words = words
         self.overlap = overlap
         self.skip_backchannels = skip_backchannels
+        self.max_word_chars = max_word_chars
 
     @component.output_types(documents=list[Document])
     def run(self, transcript: Transcript) -> dict[str, Any]:
@@ -121,6 +127,13 @@ class TranscriptChunker:
             tail += sizes[start]
         return start
 
+    def _bounded(self, text: str) -> str:
+        """A lone segment's text, or its first `words` words (each cut to `max_word_chars`) when longer than that."""
+        tokens = text.split()
+        if len(tokens) <= self.words and len(text) <= self.words * (self.max_word_chars + 1):
+            return text
+        return " ".join(token[: self.max_word_chars] for token in tokens[: self.words])
+
     def _skipped(self, segment: Segment) -> bool:
         return self.skip_backchannels and is_backchannel(segment.text)
 
@@ -132,10 +145,11 @@ class TranscriptChunker:
                 words_by_speaker[segment.speaker] += len(segment.text.split())
         speakers = list(dict.fromkeys(s.speaker for s in spoken if s.speaker))
         main_speaker = words_by_speaker.most_common(1)[0][0] if words_by_speaker else None
+        text = format_turns(spoken, with_speakers)
         chunk = Chunk(
             id=chunk_id(transcript.talk.id, window[0].index, window[-1].index),
             talk_id=transcript.talk.id,
-            text=format_turns(spoken, with_speakers),
+            text=self._bounded(text) if len(spoken) == 1 else text,  # only a lone segment can outgrow a window
             first_segment=window[0].index,
             last_segment=window[-1].index,
             start=window[0].start,

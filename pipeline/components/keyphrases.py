@@ -450,7 +450,8 @@ class KeyphraseTitler:
         embedded = (
             self._embedder.run(documents=[Document(content=text) for text in texts])["documents"] if texts else []
         )
-        vectors = np.asarray([d.embedding for d in embedded], dtype=np.float64).reshape(len(texts), -1)
+        # a talk with no keyphrase candidates at all ("Thank you. Thank you so much.") embeds nothing
+        vectors = np.asarray([d.embedding for d in embedded], dtype=np.float64) if texts else np.zeros((0, 1))
         talk_means = _talk_means(documents)
         ranked, offset = [], 0
         for t in range(len(themes)):
@@ -459,6 +460,11 @@ class KeyphraseTitler:
             ranked.append(self._rank(direction, per_theme[t], tfidf[t], pools[t], vectors[offset : offset + size]))
             offset += size
         titles = self._titles(themes, by_theme, documents, talk_means)
+        # no title candidate survived (a very short theme): its best keyword, else no title
+        titles = [
+            title or (as_title(keywords[0][0]) if keywords else "")
+            for title, keywords in zip(titles, ranked, strict=True)
+        ]
         out = [
             theme.model_copy(update={"title": title, "keywords": [k for k, _ in keywords]})
             for theme, title, keywords in zip(themes, titles, ranked, strict=True)

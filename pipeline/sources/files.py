@@ -118,9 +118,13 @@ def build_talk(fields: dict[str, Any], where: str) -> Talk:
 def transcript_from_segments(talk: Talk, raw: list[RawSegment], where: str, limits: Limits | None = None) -> Transcript:
     """Number the segments; a single-speaker talk's unlabelled segments get that speaker. Times are checked and
     long segments split (see `pipeline.sources.limits`); a talk over the word cap is refused."""
+    from pipeline.components.cleaner import clean_text  # imported here: it brings in Haystack
+
     limits = limits or Limits.from_env(where)
     if not any(segment.text.strip() for segment in raw):
         raise SourceError(where, "transcript has no text")
+    if not any(clean_text(segment.text) for segment in raw):
+        raise SourceError(where, "transcript has no words, only caption noise such as [Music] or tags")
     words = sum(len(segment.text.split()) for segment in raw)
     if words > limits.max_words:
         raise SourceError(

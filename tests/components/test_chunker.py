@@ -43,11 +43,19 @@ def test_windows_cover_every_segment_whole_and_overlap():
     assert all(b.meta["first_segment"] > a.meta["first_segment"] for a, b in pairs)  # always progressing
 
 
-def test_a_long_segment_is_never_cut():
-    documents = TranscriptChunker(words=50, overlap=10).run(transcript=transcript_of([5, 200, 5]))["documents"]
-    spans = [(d.meta["first_segment"], d.meta["last_segment"]) for d in documents]
-    assert (1, 1) in spans
-    assert all(len(d.content.split()) in (5, 200) or d.meta["first_segment"] != 1 for d in documents)
+def test_a_segment_longer_than_a_chunk_is_a_window_of_its_own_cut_to_the_chunk_size():
+    """Sources split long segments at load; a longer one (a transcript stored before) still never makes a chunk
+    beyond the chunk size, in words or in characters."""
+    transcript = transcript_of([5, 200, 5])
+    documents = TranscriptChunker(words=50, overlap=10).run(transcript=transcript)["documents"]
+    alone = [d for d in documents if (d.meta["first_segment"], d.meta["last_segment"]) == (1, 1)]
+    assert len(alone) == 1 and alone[0].content == " ".join(transcript.segments[1].text.split()[:50])
+    assert all(len(d.content.split()) <= 50 for d in documents)
+
+    huge = transcript.segments[0].model_copy(update={"text": "x" * 10**6})
+    giant = transcript.model_copy(update={"segments": [huge]})
+    (document,) = TranscriptChunker(words=50, overlap=10).run(transcript=giant)["documents"]
+    assert document.content == "x" * 100
 
 
 def test_speaker_labels_and_main_speaker():
