@@ -25,9 +25,11 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.qmsum import load_meeting, meeting_files
-from pipeline.generators import GeneratorConfig, ProgressEvent, UsageTotals, create_generator
+from pipeline.llm.base import ProgressEvent, UsageTotals
+from pipeline.llm.factory import create_generator
+from pipeline.llm.install import ModelInstallError, resolve_model
+from pipeline.llm.settings import GeneratorConfig
 from pipeline.models import GroundingReport, TalkRecap
-from pipeline.models_install import ModelInstallError, resolve_model
 from pipeline.text import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,8 +127,8 @@ def main() -> None:
 
     from pipeline.components.cleaner import TranscriptCleaner
     from pipeline.ingest import Ingestor
-    from pipeline.llm_answer import LLMAnswerWriter
-    from pipeline.llm_recap import LLMRecapper
+    from pipeline.llm.answer import LLMAnswerWriter
+    from pipeline.llm.recap import LLMRecapper
     from pipeline.pipelines import QuerySettings
     from pipeline.query import Searcher
     from pipeline.sources.files import load_file

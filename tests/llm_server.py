@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before llama_cpp loads OpenMP (see pipeline.generators)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before llama_cpp loads OpenMP (see pipeline.llm.llama_cpp)
 
 try:
     import llama_cpp  # noqa: F401
@@ -35,7 +35,9 @@ except ImportError as error:
 
 from haystack.dataclasses import ChatMessage
 
-from pipeline.generators import Generation, Generator, GeneratorConfig, LlamaCppGenerator
+from pipeline.llm.base import Generation, Generator
+from pipeline.llm.llama_cpp import LlamaCppGenerator
+from pipeline.llm.settings import GeneratorConfig
 
 FAKE_API_KEY = "sk-talks-test-7d1e0c4a9b5f2e8a-DO-NOT-LOG"
 KEY_ENV = "TALKS_TEST_LLM_KEY"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.llm_answer import NO_ANSWER, AnswerReply, LLMAnswerWriter, ground_reply
+from pipeline.llm.answer import NO_ANSWER, AnswerReply, LLMAnswerWriter, ground_reply
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage
 from tests.llm_server import ScriptedGenerator, smollm_fixture  # noqa: F401  (fixture)
 
@@ -115,8 +115,10 @@ def test_passages_that_do_not_fit_the_context_are_left_out_and_recorded():
     assert f"passages {shown + 1}–6 left out" in answer.grounding.fallbacks[0]
 
 
-def test_writer_needs_an_llm():
-    from pipeline.generators import Generator
+def test_extractive_is_no_generator_and_the_writer_needs_one():
+    from pipeline.llm.factory import create_generator
+    from pipeline.llm.settings import GeneratorConfig
 
+    assert create_generator(GeneratorConfig()) is None
     with pytest.raises(ValueError, match="LLM"):
-        LLMAnswerWriter(Generator())
+        LLMAnswerWriter(create_generator(GeneratorConfig(backend="extractive")))

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from pipeline.components.cleaner import TranscriptCleaner
-from pipeline.generators import LlamaCppGenerator
-from pipeline.llm_digest import LLMEventDigester
-from pipeline.llm_recap import LLMRecapper
+from pipeline.llm.digest import LLMEventDigester
+from pipeline.llm.llama_cpp import LlamaCppGenerator
+from pipeline.llm.recap import LLMRecapper
 from pipeline.models import EventDigest, Transcript
 from pipeline.sources.files import load_file
 from tests.conftest import DATA

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.components.cleaner import TranscriptCleaner
-from pipeline.generators import GeneratorConfig, LlamaCppGenerator, create_generator
-from pipeline.llm_recap import LLMRecapper, make_windows
+from pipeline.llm.factory import create_generator
+from pipeline.llm.llama_cpp import LlamaCppGenerator
+from pipeline.llm.recap import LLMRecapper, make_windows
+from pipeline.llm.settings import GeneratorConfig
 from pipeline.models import TalkRecap, Transcript
 from pipeline.sources.files import load_file
 from tests.llm_server import (  # noqa: F401  (fixtures)

@@ -9,7 +9,9 @@ from typing import Any
 from haystack import component
 from pydantic import BaseModel, Field
 
-from pipeline.generators import Generator, generate_structured, prompt_messages
+from pipeline.llm.base import Generator
+from pipeline.llm.prompts import prompt_messages
+from pipeline.llm.structured import generate_structured
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage, format_timestamp
 
 NO_ANSWER = "The passages do not answer this question."
@@ -81,8 +83,8 @@ class LLMAnswerWriter:
     """
 
     def __init__(self, generator: Generator, max_sentences: int = 5, max_tokens: int | None = None) -> None:
-        if not generator.is_llm:
-            raise ValueError("LLMAnswerWriter needs an LLM generator (llama-cpp or openai)")
+        if generator is None:
+            raise ValueError("LLMAnswerWriter needs an LLM generator (llama-cpp or openai), not extractive")
         if max_sentences < 1:
             raise ValueError("max_sentences must be at least 1")
         self.generator = generator

@@ -17,8 +17,9 @@ from haystack.dataclasses import ChatMessage
 from pydantic import BaseModel, Field
 
 from pipeline.components.quotes import merge_reports
-from pipeline.generators import generate_structured, render_prompt
-from pipeline.llm_recap import LLMRecapper
+from pipeline.llm.prompts import render_prompt
+from pipeline.llm.recap import LLMRecapper
+from pipeline.llm.structured import generate_structured
 from pipeline.models import EventDigest, GroundingReport, TalkRecap, Theme, Transcript
 
 

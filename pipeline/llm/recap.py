@@ -29,7 +29,9 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from pipeline.components.quotes import QuoteVerifier, merge_reports, normalise
-from pipeline.generators import Generator, generate_structured, render_prompt
+from pipeline.llm.base import Generator
+from pipeline.llm.prompts import render_prompt
+from pipeline.llm.structured import generate_structured
 from pipeline.models import (
     Citation,
     GroundingReport,
@@ -218,7 +220,7 @@ class LLMRecapper:
         :param verifier: the `QuoteVerifier` (made here if not given).
         :param on_plan: told `(calls made, calls planned)` for the recap under way: an estimate once the talk is cut
             into windows, the exact count once the themes are known (repair attempts come on top)."""
-        if not generator.is_llm:
+        if generator is None:
             raise ValueError("LLMRecapper needs an LLM generator (llama-cpp or openai); use Recapper otherwise")
         if min(min_themes, max_themes) < 1:
             raise ValueError("min_themes and max_themes must be at least 1")

@@ -94,7 +94,7 @@ class StoreConfig(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The settings without credentials, for pipeline dumps and messages."""
-        from pipeline.generators import public_url
+        from pipeline.config import public_url
 
         return {"kind": self.kind, "url": public_url(self.url), "path": self.path, "name": self.name}
 

@@ -72,7 +72,7 @@ _VECTOR_TYPE = f"vector({EMBEDDING_DIMENSION})"
 def public_connection_url(url: str | None) -> str:
     """`postgresql://host:port/db`: the connection string without user, password or options, for messages and dumps.
     A `key=value` string is rewritten as such a URL; a malformed one is never echoed."""
-    from pipeline.generators import public_url
+    from pipeline.config import public_url
 
     if not url:
         return ""

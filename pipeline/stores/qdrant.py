@@ -35,7 +35,7 @@ from haystack_integrations.document_stores.qdrant.converters import SPARSE_VECTO
 from qdrant_client.http import models
 from qdrant_client.http.exceptions import ApiException, ResponseHandlingException, UnexpectedResponse
 
-from pipeline.generators import public_url
+from pipeline.config import public_url
 from pipeline.stores.base import EMBEDDING_DIMENSION, ChunkStore, Facets, StoreError, check_dimension
 from pipeline.stores.sparse import BM25SparseEncoder, bm25_query_vector
 
