@@ -123,7 +123,7 @@ def generator_config(state: ServerState, generator: str | None, model: str | Non
     """The request's generator settings (None: the library's own)."""
     if not generator and not model:
         return None
-    from pipeline.generators import GeneratorConfig, GeneratorError
+    from pipeline.llm.settings import GeneratorConfig, GeneratorError
 
     try:
         return GeneratorConfig.resolve(backend=generator, model=model, workspace=state.library.workspace.root)
