@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from haystack import Document
 
@@ -14,15 +14,6 @@ from pipeline.pipelines import IndexSettings, build_indexing_pipeline, run_pipel
 from pipeline.sources.base import SourceError
 from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
-
-
-@dataclass
-class Failure:
-    where: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.problem}"
 
 
 @dataclass
@@ -50,12 +41,6 @@ class _Prepared:
     documents: list[Document]
     replaced: bool
     seconds: float
-
-
-@dataclass
-class IngestReport:
-    done: list[IngestResult] = field(default_factory=list)
-    failed: list[Failure] = field(default_factory=list)
 
 
 class Ingestor:

@@ -57,20 +57,6 @@ def chunk_to_document(chunk: Chunk, transcript: Transcript, main_speaker: str | 
     return Document(id=chunk.id, content=chunk.text, meta=meta)
 
 
-def document_to_chunk(document: Document) -> Chunk:
-    meta = document.meta
-    return Chunk(
-        id=document.id,
-        talk_id=meta["talk_id"],
-        text=document.content or "",
-        first_segment=meta["first_segment"],
-        last_segment=meta["last_segment"],
-        start=meta.get("start"),
-        end=meta.get("end"),
-        speakers=list(meta.get("speakers") or []),
-    )
-
-
 @component
 class TranscriptChunker:
     """Windows of about `words` words over whole segments, each overlapping the one before by about `overlap`.
@@ -98,13 +84,13 @@ class TranscriptChunker:
 
     @component.output_types(documents=list[Document])
     def run(self, transcript: Transcript) -> dict[str, Any]:
-        return {"documents": [doc for doc, _ in self.chunk(transcript)]}
+        return {"documents": self.chunk(transcript)}
 
-    def chunk(self, transcript: Transcript) -> list[tuple[Document, Chunk]]:
+    def chunk(self, transcript: Transcript) -> list[Document]:
         segments = [segment for segment in transcript.segments if segment.text]
         with_speakers = len({segment.speaker for segment in segments if segment.speaker}) > 1
         sizes = [0 if self._skipped(segment) else len(segment.text.split()) for segment in segments]
-        result: list[tuple[Document, Chunk]] = []
+        result: list[Document] = []
         first = 0
         while first < len(segments):
             last, total = first, sizes[first]
@@ -137,7 +123,7 @@ class TranscriptChunker:
     def _skipped(self, segment: Segment) -> bool:
         return self.skip_backchannels and is_backchannel(segment.text)
 
-    def _document(self, transcript: Transcript, window: list[Segment], with_speakers: bool) -> tuple[Document, Chunk]:
+    def _document(self, transcript: Transcript, window: list[Segment], with_speakers: bool) -> Document:
         spoken = [segment for segment in window if not self._skipped(segment)]
         words_by_speaker: Counter[str] = Counter()
         for segment in spoken:
@@ -156,4 +142,4 @@ class TranscriptChunker:
             end=window[-1].end,
             speakers=speakers,
         )
-        return chunk_to_document(chunk, transcript, main_speaker), chunk
+        return chunk_to_document(chunk, transcript, main_speaker)
