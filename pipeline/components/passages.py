@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from haystack import Document, component
+from haystack import Document, component, default_to_dict
 
-from pipeline.embedding import document_embedder
+from pipeline.embedding import SentenceEmbedder
 from pipeline.models import Passage, youtube_url
 from pipeline.text import split_sentences, words
 
@@ -71,34 +71,56 @@ class PassageSelector:
 
 @component
 class PassageHighlighter:
-    """Turns chunks into `Passage`s and marks each one's sentences closest to the question."""
+    """Turns chunks into `Passage`s and marks each one's sentences closest to the question.
 
-    def __init__(self, highlights: int = 2, min_similarity: float = 0.2) -> None:
+    With `vectors` (a store with `sentence_vectors(chunk_ids)`, e.g. the SQLite store), the sentence embeddings
+    stored at ingest are used; only chunks without them (other stores, talks ingested before) have their sentences
+    embedded here, with the packaged model loaded on first need.
+
+    Usage: `PassageHighlighter(vectors=store).run(documents=chunks, query=question, query_embedding=vector)`."""
+
+    def __init__(self, highlights: int = 2, min_similarity: float = 0.2, vectors: Any = None) -> None:
         self.highlights = highlights
         self.min_similarity = min_similarity
-        self._embedder = None
+        self.vectors = vectors
+        self._embedder: SentenceEmbedder | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, highlights=self.highlights, min_similarity=self.min_similarity)
 
     def warm_up(self) -> None:
-        if self._embedder is None:
-            self._embedder = document_embedder()
-            self._embedder.warm_up()
+        """Nothing to load up front: the model is loaded only if some chunk has no stored sentence embeddings."""
+
+    def _sentence_vectors(self, documents: list[Document], sentences: list[list[str]]) -> list[np.ndarray]:
+        stored = self.vectors.sentence_vectors([doc.id for doc in documents]) if self.vectors is not None else {}
+        found: list[np.ndarray | None] = []
+        for document, group in zip(documents, sentences, strict=True):
+            vectors = stored.get(document.id)
+            found.append(vectors if vectors is not None and len(vectors) == len(group) else None)
+        missing = [i for i, vectors in enumerate(found) if vectors is None]
+        if missing:
+            if self._embedder is None:
+                self._embedder = SentenceEmbedder()
+            for i, vectors in zip(
+                missing, self._embedder.embed([documents[i].content or "" for i in missing]), strict=True
+            ):
+                found[i] = vectors
+        return [vectors for vectors in found if vectors is not None]
 
     @component.output_types(passages=list[Passage], sentence_scores=list[list[float]])
     def run(self, documents: list[Document], query: str, query_embedding: list[float]) -> dict[str, Any]:
-        self.warm_up()
         sentences = [split_sentences(doc.content or "") for doc in documents]
-        flat = [Document(content=s) for group in sentences for s in group]
-        embedded = self._embedder.run(documents=flat)["documents"] if flat else []
-        vectors = np.asarray([d.embedding for d in embedded], dtype=np.float32).reshape(len(embedded), -1)
+        query_vector = np.asarray(query_embedding, dtype=np.float32)
         query_words = set(words(query))
-        similarities = vectors @ np.asarray(query_embedding, dtype=np.float32) if len(flat) else np.zeros(0)
-        passages, scores, offset = [], [], 0
-        for document, group in zip(documents, sentences, strict=True):
+        passages, scores = [], []
+        for document, group, vectors in zip(
+            documents, sentences, self._sentence_vectors(documents, sentences), strict=True
+        ):
+            similarities = vectors @ query_vector if len(group) else np.zeros(0)
             group_scores = [
-                float(similarities[offset + i]) + 0.02 * len(query_words & set(words(sentence)))
+                float(similarities[i]) + 0.02 * len(query_words & set(words(sentence)))
                 for i, sentence in enumerate(group)
             ]
-            offset += len(group)
             ranked = sorted(range(len(group)), key=lambda i: -group_scores[i])[: self.highlights]
             best = [group[i] for i in sorted(ranked) if group_scores[i] >= self.min_similarity]
             passages.append(to_passage(document, best))

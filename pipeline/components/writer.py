@@ -16,7 +16,12 @@ from pipeline.workspace import Workspace
 class TalkWriter:
     """Writes the transcript (the source of truth) to the workspace first, then its chunks to the chunk store, under
     the talk's lock. A crash between the two leaves a stale index entry that `talks reindex` rebuilds; nothing is
-    lost."""
+    lost.
+
+    `sentence_vectors` (one array a chunk, from `SentenceEmbedder`) are kept by stores that hold them (SQLite), so
+    highlighting needs no model at question time; other stores ignore them.
+
+    Usage: `TalkWriter(workspace="ws").run(transcript=cleaned, documents=embedded_chunks)`."""
 
     def __init__(self, workspace: str, settings: dict[str, Any] | None = None, store: dict | None = None) -> None:
         """:param workspace: the workspace directory. :param settings: chunking/model settings recorded per talk.
@@ -38,12 +43,20 @@ class TalkWriter:
         return default_to_dict(self, workspace=self.workspace, settings=self.settings, store=self.store.public())
 
     @component.output_types(talk_id=str, chunks=int)
-    def run(self, transcript: Transcript, documents: list[Document]) -> dict[str, Any]:
+    def run(
+        self, transcript: Transcript, documents: list[Document], sentence_vectors: list[Any] | None = None
+    ) -> dict[str, Any]:
         self.warm_up()
         assert self._chunk_store is not None
         talk_id = transcript.talk.id
         self._workspace.create()
         with self._workspace.talk_lock(talk_id):
             self._workspace.save_transcript(transcript)
-            self._chunk_store.replace_talk(talk_id, documents, transcript_fingerprint(transcript), self.settings)
+            fingerprint = transcript_fingerprint(transcript)
+            if sentence_vectors is not None and getattr(self._chunk_store, "keeps_sentence_vectors", False):
+                self._chunk_store.replace_talk(  # type: ignore[call-arg]
+                    talk_id, documents, fingerprint, self.settings, sentence_vectors=sentence_vectors
+                )
+            else:
+                self._chunk_store.replace_talk(talk_id, documents, fingerprint, self.settings)
         return {"talk_id": talk_id, "chunks": len(documents)}

@@ -135,6 +135,7 @@ class SqliteChunkStore(ChunkStore):
     and checks an existing one is a talks database; every thread gets its own connection."""
 
     kind = "sqlite"
+    keeps_sentence_vectors = True  # `replace_talk(..., sentence_vectors=...)`, read back by `sentence_vectors(ids)`
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
