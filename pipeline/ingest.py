@@ -139,7 +139,8 @@ class Ingestor:
                     share = seconds * count / total
                 else:
                     documents, share = embedder.run(documents=entry.documents)["documents"], 0.0
-                output = writer.run(transcript=entry.cleaned, documents=documents)
+                vectors = self._sentence_vectors(documents)
+                output = writer.run(transcript=entry.cleaned, documents=documents, sentence_vectors=vectors)
             except Exception as error:
                 yield IngestOutcome(entry.transcript, error=error)
             else:
@@ -152,6 +153,14 @@ class Ingestor:
                 )
                 yield IngestOutcome(entry.transcript, result=result)
             offset += count
+
+    def _sentence_vectors(self, documents: list[Document]) -> list | None:
+        """The chunks' sentence embeddings, when the store keeps them (the pipeline then has a `sentences` step)."""
+        try:
+            sentences = self.pipeline.get_component("sentences")
+        except ValueError:
+            return None
+        return sentences.run(documents=documents)["sentence_vectors"]
 
 
 def remove_talk(workspace: Workspace, talk_id: str, store: StoreConfig | None = None) -> None:
