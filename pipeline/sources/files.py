@@ -99,7 +99,7 @@ def build_talk(fields: dict[str, Any], where: str) -> Talk:
     extra = {
         str(key): _extra_value(str(key), value, where)
         for key, value in fields.items()
-        if key not in known and value is not None
+        if key not in known and key != "extra" and value is not None
     }
     given = fields.get("extra") or {}
     if not isinstance(given, dict):
