@@ -171,8 +171,9 @@ class Workspace:
     def check_writable(self) -> None:
         """`WorkspaceError` when the workspace, or one of its folders, cannot be written (read-only)."""
         self.check_root()
+        effective = os.access in os.supports_effective_ids  # the ids files are written with, not the login's
         for directory in (self.root, self.transcripts_dir, self.index_dir, self.locks_dir, self.batch_dir):
-            if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK):
+            if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK, effective_ids=effective):
                 raise file_error(PermissionError(errno.EACCES, "Permission denied", str(directory)), self.root)
 
     def file(self, directory: Path, name: str, suffix: str) -> Path:

@@ -37,3 +37,18 @@ def start_talks(workspace: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None):
+    """Runs `talks ARGS` in this process (typer's CliRunner: no start-up cost, the loaded model is shared) and
+    checks that it ended by an exit code, never an exception; returns click's `Result` (stdout, stderr, exit_code)."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError("".join(traceback.format_exception(*result.exc_info)))
+    return result
