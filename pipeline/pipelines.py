@@ -11,9 +11,9 @@ from pipeline.components.answer import ExtractiveAnswerWriter
 from pipeline.components.chunker import TranscriptChunker
 from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.components.passages import PassageHighlighter, PassageSelector
-from pipeline.components.ranking import NeighbourSmoother, RankFusion, SpeakerBooster
+from pipeline.components.ranking import NeighbourSmoother, RetrieverLeaders, SpeakerBooster, rank_fusion
 from pipeline.components.writer import TalkWriter
-from pipeline.embedding import EMBEDDING_MODEL_NAME, SentenceEmbedder, document_embedder, text_embedder
+from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
 from pipeline.stores import ChunkStore, StoreConfig
 
 
@@ -31,14 +31,13 @@ class QuerySettings:
     """How questions are answered. Chosen on the QMSum retrieval benchmark: see README, "Retrieval".
 
     `candidates`: chunks each retriever hands to fusion; `keyword_weight`/`embedding_weight`: their weights in
-    reciprocal rank fusion (`rrf_k` its constant); `leaders_after`: each retriever's best chunk is kept among the
+    Haystack's reciprocal rank fusion (constant 61); `leaders_after`: each retriever's best chunk is kept among the
     passages right after this many (None: not kept unless it scores in)."""
 
     top_k: int = 5
     candidates: int = 100
     keyword_weight: float = 1.0
     embedding_weight: float = 1.5
-    rrf_k: int = 61
     speaker_boost: float = 0.5
     neighbour_weight: float = 0.75
     max_overlap: float = 0.0
@@ -58,13 +57,7 @@ def build_indexing_pipeline(
     pipeline.connect("cleaner.transcript", "chunker.transcript")
     pipeline.connect("cleaner.transcript", "writer.transcript")
     pipeline.connect("chunker.documents", "embedder.documents")
-    if (store or StoreConfig()).kind == "sqlite":  # the store keeps sentence embeddings: no embedding per question
-        pipeline.add_component("sentences", SentenceEmbedder())
-        pipeline.connect("embedder.documents", "sentences.documents")
-        pipeline.connect("sentences.documents", "writer.documents")
-        pipeline.connect("sentences.sentence_vectors", "writer.sentence_vectors")
-    else:
-        pipeline.connect("embedder.documents", "writer.documents")
+    pipeline.connect("embedder.documents", "writer.documents")
     return pipeline
 
 
@@ -77,26 +70,26 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
     pipeline.add_component("text_embedder", text_embedder())
     pipeline.add_component("bm25", keyword_retriever)
     pipeline.add_component("embedding_retriever", embedding_retriever)
-    fusion = RankFusion(
-        keyword_weight=settings.keyword_weight, embedding_weight=settings.embedding_weight, k=settings.rrf_k
-    )
-    pipeline.add_component("fusion", fusion)
+    pipeline.add_component("fusion", rank_fusion(settings.keyword_weight, settings.embedding_weight))
+    if settings.leaders_after is not None:
+        pipeline.add_component("leaders", RetrieverLeaders(settings.keyword_weight, settings.embedding_weight))
     pipeline.add_component("speaker_booster", SpeakerBooster(boost=settings.speaker_boost))
     pipeline.add_component("smoother", NeighbourSmoother(weight=settings.neighbour_weight))
     selector = PassageSelector(
         top_k=settings.top_k, max_overlap=settings.max_overlap, leaders_after=settings.leaders_after or 0
     )
     pipeline.add_component("selector", selector)
-    stored_sentences = store if getattr(store, "keeps_sentence_vectors", False) else None
-    pipeline.add_component("highlighter", PassageHighlighter(vectors=stored_sentences))
+    pipeline.add_component("highlighter", PassageHighlighter())
     pipeline.add_component("answer_writer", ExtractiveAnswerWriter(answer_words=settings.answer_words))
     pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
     pipeline.connect("text_embedder.embedding", "highlighter.query_embedding")
-    pipeline.connect("bm25.documents", "fusion.keyword_documents")
-    pipeline.connect("embedding_retriever.documents", "fusion.embedding_documents")
+    pipeline.connect("bm25.documents", "fusion.documents")  # keyword first: "bm25" runs before "embedding_..."
+    pipeline.connect("embedding_retriever.documents", "fusion.documents")
     pipeline.connect("fusion.documents", "speaker_booster.documents")
     if settings.leaders_after is not None:
-        pipeline.connect("fusion.leaders", "selector.leaders")
+        pipeline.connect("bm25.documents", "leaders.keyword_documents")
+        pipeline.connect("embedding_retriever.documents", "leaders.embedding_documents")
+        pipeline.connect("leaders.leaders", "selector.leaders")
     pipeline.connect("speaker_booster.documents", "smoother.documents")
     pipeline.connect("smoother.documents", "selector.documents")
     pipeline.connect("selector.documents", "highlighter.documents")

@@ -1,5 +1,5 @@
-"""Fusing and re-scoring retrieval results: weighted reciprocal rank fusion of the keyword and embedding rankings,
-a boost for speakers the question names, and neighbour smoothing."""
+"""Fusing and re-scoring retrieval results: Haystack's weighted reciprocal rank fusion of the keyword and embedding
+rankings with each one's best chunk kept aside, a boost for speakers the question names, and neighbour smoothing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from haystack import Document, component
+from haystack.components.joiners import DocumentJoiner
 
 
 def speakers_named(question: str, speakers: set[str]) -> set[str]:
@@ -23,39 +24,43 @@ def speakers_named(question: str, speakers: set[str]) -> set[str]:
     return named
 
 
-@component
-class RankFusion:
-    """Weighted reciprocal rank fusion of the keyword (BM25) and the embedding ranking.
+def rank_fusion(keyword_weight: float = 1.0, embedding_weight: float = 1.0) -> DocumentJoiner:
+    """Haystack's weighted reciprocal rank fusion (constant 61) of the keyword and the embedding ranking, in that
+    order: a chunk scores `sum(w * 61 / (61 + rank))` over the rankings it appears in, weights normalised to sum 1.
 
-    A chunk's score is `sum(w * k / (k + rank))` over the rankings it appears in (rank from 0, weights normalised to
-    sum 1): the scale of Haystack's `DocumentJoiner`, which equal weights and `k=61` reproduce exactly. The
-    `leaders` output names each ranking's best chunk, which `PassageSelector` keeps among the passages even when
-    fusion and re-scoring would push it out: where the two retrievers disagree, each one's surest match is shown.
+    Usage: `rank_fusion(1.0, 1.5).run(documents=[bm25_documents, embedding_documents])["documents"]`. In a pipeline
+    the joiner's variadic input lists arrive in the order its senders run (Haystack's lexicographic topological
+    order), so the keyword retriever's name must sort before the embedding retriever's (`bm25` < `embedding_...`).
+    """
+    return DocumentJoiner(join_mode="reciprocal_rank_fusion", weights=[keyword_weight, embedding_weight])
+
+
+@component
+class RetrieverLeaders:
+    """Names each ranking's best chunk (without repeats), for `PassageSelector` to keep among the passages even
+    when fusion and re-scoring push it out: where the two retrievers disagree, each one's surest match is shown.
+
+    Usage: `RetrieverLeaders().run(keyword_documents=bm25, embedding_documents=dense)["leaders"]` gives chunk ids.
+
+    :param keyword_weight, embedding_weight: a ranking whose fusion weight is 0 names no leader.
     """
 
-    def __init__(self, keyword_weight: float = 1.0, embedding_weight: float = 1.0, k: int = 61) -> None:
-        if keyword_weight < 0 or embedding_weight < 0 or keyword_weight + embedding_weight == 0:
-            raise ValueError("weights must not be negative, and not both zero")
-        if k < 1:
-            raise ValueError("k must be at least 1")
+    def __init__(self, keyword_weight: float = 1.0, embedding_weight: float = 1.0) -> None:
         self.keyword_weight = keyword_weight
         self.embedding_weight = embedding_weight
-        self.k = k
 
-    @component.output_types(documents=list[Document], leaders=list[str])
+    @component.output_types(leaders=list[str])
     def run(self, keyword_documents: list[Document], embedding_documents: list[Document]) -> dict[str, Any]:
-        total = self.keyword_weight + self.embedding_weight
-        scores: dict[str, float] = {}
-        by_id: dict[str, Document] = {}
+        """
+        :param keyword_documents: the keyword retriever's ranking, best first.
+        :param embedding_documents: the embedding retriever's ranking, best first.
+        :returns: `leaders`, the ids of each ranking's first chunk.
+        """
         leaders: list[str] = []
         for ranking, weight in ((keyword_documents, self.keyword_weight), (embedding_documents, self.embedding_weight)):
             if ranking and weight and ranking[0].id not in leaders:
                 leaders.append(ranking[0].id)
-            for rank, doc in enumerate(ranking):
-                scores[doc.id] = scores.get(doc.id, 0.0) + weight / total * self.k / (self.k + rank)
-                by_id.setdefault(doc.id, doc)
-        fused = [replace(doc, score=scores[doc_id]) for doc_id, doc in by_id.items()]
-        return {"documents": sorted(fused, key=lambda doc: -(doc.score or 0.0)), "leaders": leaders}
+        return {"leaders": leaders}
 
 
 @component

@@ -1,13 +1,12 @@
-"""Fusion and passage selection: weighted RRF on DocumentJoiner's scale, each retriever's best chunk kept."""
+"""Fusion and passage selection: Haystack's weighted RRF, each retriever's best chunk kept."""
 
 from __future__ import annotations
 
 import pytest
 from haystack import Document
-from haystack.components.joiners import DocumentJoiner
 
 from pipeline.components.passages import PassageSelector
-from pipeline.components.ranking import RankFusion
+from pipeline.components.ranking import RetrieverLeaders, rank_fusion
 
 
 def chunk(first: int, last: int, score: float = 0.0, talk: str = "t") -> Document:
@@ -19,27 +18,40 @@ def chunk(first: int, last: int, score: float = 0.0, talk: str = "t") -> Documen
     )
 
 
-def test_equal_weights_reproduce_haystack_rrf() -> None:
+def test_fusion_is_haystacks_weighted_rrf_and_leaders_are_each_rankings_best() -> None:
     keyword = [chunk(0, 3), chunk(4, 7), chunk(8, 11)]
     embedding = [chunk(8, 11), chunk(12, 15), chunk(0, 3)]
-    ours = RankFusion(1.0, 1.0, k=61).run(keyword_documents=keyword, embedding_documents=embedding)["documents"]
-    theirs = DocumentJoiner(join_mode="reciprocal_rank_fusion").run(documents=[keyword, embedding])["documents"]
-    assert [(d.id, pytest.approx(d.score)) for d in ours] == [(d.id, d.score) for d in theirs]
-
-
-def test_weights_favour_one_ranking_and_leaders_are_each_rankings_best() -> None:
-    keyword = [chunk(0, 3), chunk(4, 7)]
-    embedding = [chunk(4, 7), chunk(0, 3)]
-    fused = RankFusion(keyword_weight=1.0, embedding_weight=1.5).run(
-        keyword_documents=keyword, embedding_documents=embedding
-    )
-    assert [d.id for d in fused["documents"]] == ["t:4-7", "t:0-3"]
-    assert fused["leaders"] == ["t:0-3", "t:4-7"]
-    same = RankFusion().run(keyword_documents=keyword[:1], embedding_documents=keyword[:1])
+    fused = rank_fusion(1.0, 1.5).run(documents=[keyword, embedding])["documents"]
+    expected = {
+        "t:0-3": 0.4 + 0.6 * 61 / 63,
+        "t:4-7": 0.4 * 61 / 62,
+        "t:8-11": 0.4 * 61 / 63 + 0.6,
+        "t:12-15": 0.6 * 61 / 62,
+    }
+    assert [(d.id, pytest.approx(d.score)) for d in fused] == sorted(expected.items(), key=lambda item: -item[1])
+    leaders = RetrieverLeaders(1.0, 1.5).run(keyword_documents=keyword, embedding_documents=embedding)["leaders"]
+    assert leaders == ["t:0-3", "t:8-11"]
+    same = RetrieverLeaders().run(keyword_documents=keyword[:1], embedding_documents=keyword[:1])
     assert same["leaders"] == ["t:0-3"]
-    assert RankFusion(embedding_weight=0.0).run(keyword_documents=[], embedding_documents=embedding)["leaders"] == []
-    with pytest.raises(ValueError):
-        RankFusion(keyword_weight=0.0, embedding_weight=0.0)
+    muted = RetrieverLeaders(embedding_weight=0.0)
+    assert muted.run(keyword_documents=[], embedding_documents=embedding)["leaders"] == []
+
+
+def test_query_pipeline_fuses_keyword_first_with_the_settings_weights(sample_workspace) -> None:
+    from pipeline.pipelines import QuerySettings, query_inputs
+    from pipeline.query import Searcher
+
+    settings = QuerySettings(keyword_weight=1.0, embedding_weight=3.0)
+    searcher = Searcher(sample_workspace, settings)
+    searcher.warm_up()
+    inputs = query_inputs("how do you hire juniors remotely", None, 3)
+    steps = ("bm25", "embedding_retriever", "fusion", "leaders")
+    output = searcher.pipeline.run(inputs, include_outputs_from=set(steps))
+    keyword, embedding = output["bm25"]["documents"], output["embedding_retriever"]["documents"]
+    expected = rank_fusion(1.0, 3.0).run(documents=[keyword, embedding])["documents"]
+    assert [(d.id, d.score) for d in output["fusion"]["documents"]] == [(d.id, d.score) for d in expected]
+    assert keyword[0].id != embedding[0].id or len(output["leaders"]["leaders"]) == 1
+    assert output["leaders"]["leaders"][0] == keyword[0].id
 
 
 def test_selector_keeps_leaders_after_the_best_passage_and_is_prefix_stable() -> None:
