@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from pipeline.config import ConfigError, config_files, read_config_table
 from pipeline.stores.base import ChunkStore, Facets, StoreError, index_status, transcript_fingerprint
-from pipeline.stores.memory import WorkspaceIndex
 
 __all__ = [
     "STORE_KINDS",
@@ -106,6 +105,8 @@ def open_store(config: StoreConfig, workspace_root: Path) -> ChunkStore:
 
         return SqliteChunkStore(database_path(workspace_root, config.path))
     if config.kind == "memory":
+        from pipeline.stores.memory import WorkspaceIndex
+
         return WorkspaceIndex(workspace_root / "index")
     if config.kind == "pgvector":
         _require("haystack_integrations.document_stores.pgvector", "pgvector")
@@ -118,6 +119,15 @@ def open_store(config: StoreConfig, workspace_root: Path) -> ChunkStore:
     if config.url:
         return QdrantChunkStore(url=config.url, collection=config.name)
     return QdrantChunkStore(path=config.path or str(workspace_root / "qdrant"), collection=config.name)
+
+
+def __getattr__(name: str) -> Any:
+    """`WorkspaceIndex` (the memory store) is imported on first use: it brings in Haystack, and with it torch."""
+    if name == "WorkspaceIndex":
+        from pipeline.stores.memory import WorkspaceIndex
+
+        return WorkspaceIndex
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _uses_legacy_index(workspace: Path) -> bool:

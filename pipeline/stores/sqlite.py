@@ -30,14 +30,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apsw
 import numpy as np
 import sqlite_vec
-from haystack import Document, component, default_from_dict, default_to_dict
 
 from pipeline.stores.base import EMBEDDING_DIMENSION, ChunkStore, Facets, StoreError, check_dimension
+
+if TYPE_CHECKING:  # haystack (and with it torch) is imported only when chunks are read or retrieved
+    from haystack import Document
+
+    from pipeline.stores.sqlite_retrievers import SqliteEmbeddingRetriever, SqliteKeywordRetriever
 
 DATABASE_NAME = "talks.db"
 SCHEMA_VERSION = 1
@@ -301,6 +305,8 @@ class SqliteChunkStore(ChunkStore):
         return {"talk_id": talk_id, "fingerprint": fingerprint, "settings": json.loads(settings), "chunks": chunks}
 
     def documents(self, talk_id: str) -> list[Document]:
+        from haystack import Document
+
         rows = self._rows(
             "SELECT c.id, c.content, c.meta, v.embedding FROM chunks c JOIN chunks_vec v ON v.rowid = c.rowid"
             " WHERE c.talk_id = ? ORDER BY c.position",
@@ -340,6 +346,8 @@ class SqliteChunkStore(ChunkStore):
         return Facets(talk_ids=self.talk_ids(), events=distinct("event"), speakers=distinct("speaker"))
 
     def retrievers(self, top_k: int) -> tuple[SqliteKeywordRetriever, SqliteEmbeddingRetriever]:
+        from pipeline.stores.sqlite_retrievers import SqliteEmbeddingRetriever, SqliteKeywordRetriever
+
         return SqliteKeywordRetriever(store=self, top_k=top_k), SqliteEmbeddingRetriever(store=self, top_k=top_k)
 
     # -- retrieval --
@@ -358,6 +366,8 @@ class SqliteChunkStore(ChunkStore):
 
     def keyword_search(self, query: str, filters: dict[str, Any] | None, top_k: int) -> list[Document]:
         """Chunks holding any of the query's words, best FTS5 BM25 first (`Document.score` = BM25, positive)."""
+        from haystack import Document
+
         terms = self._query_terms(query)
         if not terms:
             return []
@@ -386,6 +396,8 @@ class SqliteChunkStore(ChunkStore):
         self, query_embedding: list[float], filters: dict[str, Any] | None, top_k: int
     ) -> list[Document]:
         """The nearest chunks by cosine similarity (`Document.score`), exactly."""
+        from haystack import Document
+
         if len(query_embedding) != EMBEDDING_DIMENSION:
             raise StoreError(
                 f"{self.describe()}: dimension mismatch: the query has {len(query_embedding)} dimensions, "
@@ -420,59 +432,4 @@ def _reason(error: BaseException) -> str:
     return message if len(message) <= 300 else message[:300] + "…"
 
 
-@component
-class SqliteKeywordRetriever:
-    """Keyword retrieval over a `SqliteChunkStore`: chunks holding any of the question's words by FTS5 BM25.
-
-    Usage: `SqliteKeywordRetriever(store=SqliteChunkStore("ws/talks.db"), top_k=10).run(query="pricing")`.
-    """
-
-    def __init__(self, store: SqliteChunkStore, top_k: int = 10, filters: dict[str, Any] | None = None) -> None:
-        self.store = store
-        self.top_k = top_k
-        self.filters = filters or None
-
-    def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, store=str(self.store.path), top_k=self.top_k, filters=self.filters)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SqliteKeywordRetriever:
-        params = dict(data["init_parameters"])
-        params["store"] = SqliteChunkStore(params["store"])
-        return default_from_dict(cls, {**data, "init_parameters": params})
-
-    @component.output_types(documents=list[Document])
-    def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None) -> dict[str, Any]:
-        return {"documents": self.store.keyword_search(query, filters or self.filters, top_k or self.top_k)}
-
-
-@component
-class SqliteEmbeddingRetriever:
-    """Exact cosine nearest neighbours over a `SqliteChunkStore`'s `vec0` table.
-
-    Usage: `SqliteEmbeddingRetriever(store=SqliteChunkStore("ws/talks.db")).run(query_embedding=vector)`.
-    """
-
-    def __init__(self, store: SqliteChunkStore, top_k: int = 10, filters: dict[str, Any] | None = None) -> None:
-        self.store = store
-        self.top_k = top_k
-        self.filters = filters or None
-
-    def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, store=str(self.store.path), top_k=self.top_k, filters=self.filters)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SqliteEmbeddingRetriever:
-        params = dict(data["init_parameters"])
-        params["store"] = SqliteChunkStore(params["store"])
-        return default_from_dict(cls, {**data, "init_parameters": params})
-
-    @component.output_types(documents=list[Document])
-    def run(
-        self, query_embedding: list[float], filters: dict[str, Any] | None = None, top_k: int | None = None
-    ) -> dict[str, Any]:
-        documents = self.store.embedding_search(query_embedding, filters or self.filters, top_k or self.top_k)
-        return {"documents": documents}
-
-
-__all__ = ["SqliteChunkStore", "SqliteEmbeddingRetriever", "SqliteKeywordRetriever", "database_path"]
+__all__ = ["SqliteChunkStore", "database_path", "holds_talks"]

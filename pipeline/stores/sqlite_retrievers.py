@@ -1,0 +1,65 @@
+"""The Haystack retriever components over a `SqliteChunkStore` (a module of their own, so that opening the store
+does not import Haystack)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+
+from pipeline.stores.sqlite import SqliteChunkStore
+
+
+@component
+class SqliteKeywordRetriever:
+    """Keyword retrieval over a `SqliteChunkStore`: chunks holding any of the question's words by FTS5 BM25.
+
+    Usage: `SqliteKeywordRetriever(store=SqliteChunkStore("ws/talks.db"), top_k=10).run(query="pricing")`.
+    """
+
+    def __init__(self, store: SqliteChunkStore, top_k: int = 10, filters: dict[str, Any] | None = None) -> None:
+        self.store = store
+        self.top_k = top_k
+        self.filters = filters or None
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, store=str(self.store.path), top_k=self.top_k, filters=self.filters)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SqliteKeywordRetriever:
+        params = dict(data["init_parameters"])
+        params["store"] = SqliteChunkStore(params["store"])
+        return default_from_dict(cls, {**data, "init_parameters": params})
+
+    @component.output_types(documents=list[Document])
+    def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None) -> dict[str, Any]:
+        return {"documents": self.store.keyword_search(query, filters or self.filters, top_k or self.top_k)}
+
+
+@component
+class SqliteEmbeddingRetriever:
+    """Exact cosine nearest neighbours over a `SqliteChunkStore`'s `vec0` table.
+
+    Usage: `SqliteEmbeddingRetriever(store=SqliteChunkStore("ws/talks.db")).run(query_embedding=vector)`.
+    """
+
+    def __init__(self, store: SqliteChunkStore, top_k: int = 10, filters: dict[str, Any] | None = None) -> None:
+        self.store = store
+        self.top_k = top_k
+        self.filters = filters or None
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, store=str(self.store.path), top_k=self.top_k, filters=self.filters)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SqliteEmbeddingRetriever:
+        params = dict(data["init_parameters"])
+        params["store"] = SqliteChunkStore(params["store"])
+        return default_from_dict(cls, {**data, "init_parameters": params})
+
+    @component.output_types(documents=list[Document])
+    def run(
+        self, query_embedding: list[float], filters: dict[str, Any] | None = None, top_k: int | None = None
+    ) -> dict[str, Any]:
+        documents = self.store.embedding_search(query_embedding, filters or self.filters, top_k or self.top_k)
+        return {"documents": documents}
