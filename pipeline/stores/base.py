@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
-
-from haystack import Document
+from typing import TYPE_CHECKING, Any
 
 from pipeline.models import Transcript
+
+if TYPE_CHECKING:  # haystack (and with it torch) is not imported by commands that only read headers
+    from haystack import Document
 
 EMBEDDING_DIMENSION = 384  # all-MiniLM-L6-v2
 
