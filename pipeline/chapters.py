@@ -106,12 +106,15 @@ def chapter_spans(chapters: Sequence[Chapter], end: float | None) -> list[tuple[
 
 def recap_chapters(recap: TalkRecap, min_seconds: float = MIN_CHAPTER_SECONDS) -> list[Chapter]:
     """Chapters from the recap's themes: one per run of a theme, in time order, titled by the theme; the first
-    starts at 0:00 and each lasts at least `min_seconds` (a shorter one joins the chapter before it). Without times
-    (a plain-text transcript) there are no chapters."""
+    starts at 0:00 and each lasts at least `min_seconds` (a shorter one joins the chapter before it). A run that
+    begins less than `min_seconds` after one of the uploader's chapter starts begins there. Without times (a
+    plain-text transcript) there are no chapters."""
     runs: list[tuple[float, str]] = []
     for number, theme in enumerate(recap.themes):
         title = _one_line(theme.title) or f"Theme {number + 1}"
         runs += [(span.start, title) for span in theme.spans if span.start is not None and math.isfinite(span.start)]
+    uploaded = sorted(chapter.start for chapter in recap.talk.chapters)
+    runs = [(_snap(start, uploaded, min_seconds), title) for start, title in runs]
     runs.sort(key=lambda run: run[0])
     ends = [span.end for theme in recap.themes for span in theme.spans if span.end is not None]
     end = recap.talk.duration or (max(ends) if ends else None)
@@ -125,6 +128,13 @@ def recap_chapters(recap: TalkRecap, min_seconds: float = MIN_CHAPTER_SECONDS) -
             continue  # the same theme again right after itself
         chapters.append(Chapter(start=starts[number] if chapters else 0.0, title=title))
     return chapters
+
+
+def _snap(start: float, uploaded: list[float], within: float) -> float:
+    """A theme run that begins just after one of the uploader's chapter starts (its first caption a few seconds
+    in) begins at that chapter start."""
+    before = [chapter for chapter in uploaded if chapter <= start]
+    return before[-1] if before and start - before[-1] < within else start
 
 
 def _one_line(text: str) -> str:

@@ -239,3 +239,10 @@ def test_a_theme_covering_two_chapters_keeps_its_own_title() -> None:
     themes = ChapterTitler().run(themes=named, documents=segmented["documents"], transcripts=[transcript])["themes"]
 
     assert [theme.title for theme in themes] == ["Running a company"]
+
+
+def test_exported_chapters_start_where_the_uploader_s_do() -> None:
+    recap = recap_with({"Intro": [(0.0, 663.0)], "Licences": [(663.4, 1323.0)], "Hiring": [(1323.0, 2000.0)]}, 2000.0)
+    recap.talk.chapters = [Chapter(start=0, title="Intro"), Chapter(start=660, title="Licences")]
+
+    assert titles(recap_chapters(recap)) == [(0, "Intro"), (660, "Licences"), (1323, "Hiring")]
