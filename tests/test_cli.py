@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,12 @@ def test_recap_and_themes_commands(workspace: Path, ingest_run, tmp_path: Path):
     assert parsed and all(theme["title"] and theme["spans"] for theme in parsed)
     neither = talks(workspace, "recap")
     assert neither.returncode == 1 and "give either a TALK id or --event NAME" in neither.stderr
+    chapters = talks(workspace, "recap", "founder-talk", "--format", "chapters")
+    assert chapters.returncode == 0, chapters.stderr
+    lines = chapters.stdout.splitlines()
+    assert lines[0].startswith("00:00 ") and len(lines) >= 3
+    assert all(re.fullmatch(r"\d\d:\d\d \S.*", line) for line in lines)
+    unknown = talks(workspace, "recap", "founder-talk", "--format", "pdf")
+    assert unknown.returncode != 0 and "pdf" in unknown.stderr and "vtt-chapters" in unknown.stderr
+    event = talks(workspace, "recap", "--event", "Open Source Founders Summit 2026", "--format", "vtt-chapters")
+    assert event.returncode == 1 and "chapters are made for one talk" in event.stderr
