@@ -48,7 +48,7 @@ from pipeline.models import (
 from pipeline.workspace import InvalidIdError, Workspace, WorkspaceError, check_talk_id, resolve_workspace
 
 if TYPE_CHECKING:
-    from pipeline.batch import BatchReport
+    from pipeline.batch import BatchOptions, BatchReport
     from pipeline.ingest import Ingestor
     from pipeline.llm.base import Generator
     from pipeline.llm.settings import GeneratorConfig
@@ -455,7 +455,10 @@ class Library:
         if restore not in self._ingestors:
             with _errors():
                 ingestor = Ingestor(self.workspace, IndexSettings(restore_punctuation=restore), store=self.store_config)
-                ingestor.warm_up()
+                try:
+                    ingestor.warm_up()
+                except OSError as error:  # a model file missing or unreadable: the install is broken, say which
+                    raise TalksError(f"cannot load the indexing models: {error}", "unavailable") from error
             self._ingestors[restore] = ingestor
         return self._ingestors[restore]
 
@@ -712,9 +715,7 @@ class Library:
             return generator
 
     @contextlib.contextmanager
-    def _llm_progress(
-        self, llm: Generator, progress: ProgressCallback | None
-    ) -> Iterator[Callable[[int, int], None]]:
+    def _llm_progress(self, llm: Generator, progress: ProgressCallback | None) -> Iterator[Callable[[int, int], None]]:
         """The generator's progress goes to `progress` as `Step("llm", label, calls done, calls planned)` while this
         block runs (the caller holds the LLM lock, so no other call's progress mixes in): one step as each call
         starts and streams, and one with the finished call's `ProgressEvent` (tokens read and written, seconds) as
@@ -741,15 +742,30 @@ class Library:
 
     # -- batch, migrate, pipelines ------------------------------------------------------------------------------
 
-    def batch(self, manifest: Path | str, *, console: Any = None, **options: Any) -> BatchReport:
+    def batch(
+        self,
+        manifest: Path | str,
+        options: BatchOptions | None = None,
+        *,
+        console: Any = None,
+        **settings: Any,
+    ) -> BatchReport:
         """Processes a conference from a manifest (CSV, JSON Lines or YAML): each talk ingested into this library's
         workspace and store and recapped (`<id>.json`, `<id>.md`), with a state file so that running it again
-        resumes. `options` are `run_batch`'s: jobs, retry_failed, out_dir, languages, translate, proxy, refresh,
-        engine ("local" or "ray"), address. Progress goes to `console` (a rich Console; default stderr)."""
-        from pipeline.batch import run_batch
+        resumes. `options` is a `BatchOptions` (or give its fields as keywords: jobs, retry_failed, out_dir,
+        languages, translate, proxy, refresh, engine, address, restore_punctuation); the store is the library's.
+        Progress goes to `console` (a rich Console; default stderr). Talk failures are in the report."""
+        from pydantic import ValidationError
 
+        from pipeline.batch import BatchOptions, run_batch
+        from pipeline.config import validation_problems
+
+        try:
+            options = (options or BatchOptions(**settings)).model_copy(update={"store": self.store_config})
+        except ValidationError as error:
+            raise TalksError(validation_problems(error)) from None
         with _errors(), self._ingest_lock:
-            return run_batch(Path(manifest), self.workspace, store=self.store_config, console=console, **options)
+            return run_batch(Path(manifest), self.workspace, options, console=console)
 
     def migrate(
         self,

@@ -7,9 +7,11 @@ chunk store, and writes its recap (`<id>.json`) and Markdown draft (`<id>.md`) t
                   ─► engine: load (fetch/read, parse) → ingest (clean, chunk, embed, write) → recap, per talk
                   ─► this process: progress bar, state file (one atomic update per talk), recap files, report
 
-Modules: `manifest` (parsing), `state` (the state file), `work` (one talk's work and timings, shared by the
-engines), `runner` (`run_batch`: plan and bookkeeping), `report` (`BatchReport`, `print_report`), and the engines:
-`local` (threads in this process, the default) and `ray_engine` (Ray actors, `--engine ray`).
+Modules: `options` (`BatchOptions`, the typed settings), `manifest` (parsing), `state` (the state file), `work`
+(one talk's work and timings, shared by the engines), `run` (`BatchRun`: plan and bookkeeping, and the `Engine`
+protocol), `runner` (`run_batch`), `report` (`BatchReport`, `print_report`), and the engines: `local` (threads in
+this process, the default) and `ray_engine` (Ray actors, `--engine ray`). Imports go one way: runner → run and the
+engines → work/state/options; no engine imports the runner.
 
 State: `<workspace>/batch/<manifest-stem>-<hash of its absolute path>.json` records each talk's status (pending,
 done, failed), reason, attempts, a hash of its manifest row and stage timings. Only this process writes it, merging
@@ -26,8 +28,9 @@ import os
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 from pipeline.batch.manifest import BatchError, Manifest, ManifestProblem, ManifestRow, read_manifest
+from pipeline.batch.options import ENGINES, MAX_JOBS, BatchOptions
 from pipeline.batch.report import BatchReport, print_report
-from pipeline.batch.runner import ENGINES, MAX_JOBS, main, run_batch
+from pipeline.batch.runner import run_batch
 from pipeline.batch.state import STATE_FORMAT, BatchState, StateFile, TalkState
 from pipeline.batch.work import TalkOutcome
 
@@ -36,6 +39,7 @@ __all__ = [
     "MAX_JOBS",
     "STATE_FORMAT",
     "BatchError",
+    "BatchOptions",
     "BatchReport",
     "BatchState",
     "Manifest",
@@ -44,7 +48,6 @@ __all__ = [
     "StateFile",
     "TalkOutcome",
     "TalkState",
-    "main",
     "print_report",
     "read_manifest",
     "run_batch",

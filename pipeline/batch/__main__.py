@@ -1,7 +1,7 @@
-"""`python -m pipeline.batch MANIFEST [options]`."""
+"""`python -m pipeline.batch MANIFEST [options]`: the same as `talks batch MANIFEST [options]` (one CLI)."""
 
 import sys
 
-from pipeline.batch.runner import main
+from pipeline.cli import app
 
-sys.exit(main())
+app(["batch", *sys.argv[1:]], prog_name="python -m pipeline.batch")

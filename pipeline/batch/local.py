@@ -18,13 +18,12 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress
 
 from pipeline.batch.manifest import BatchError
-from pipeline.batch.runner import BatchRun
+from pipeline.batch.run import BatchRun
 from pipeline.batch.state import BatchState
 from pipeline.batch.work import (
     Job,
@@ -38,6 +37,7 @@ from pipeline.batch.work import (
 )
 from pipeline.ingest import Ingestor
 from pipeline.models import Transcript
+from pipeline.pipelines import IndexSettings
 from pipeline.recap import Recapper
 from pipeline.stores import StoreError
 
@@ -104,8 +104,7 @@ class LocalEngine:
         timings["queue"] = time.perf_counter() - queued_at
         try:
             chunks, recap = ingest_and_recap(job.row.talk_id, transcript, ingestor, recapper, timings)
-            out: Path = self.run.options["out_dir"]
-            write_recap_files(out, recap, timings)
+            write_recap_files(self.run.out_dir, recap, timings)
         except Exception as error:
             timings["total"] = time.perf_counter() - started_at
             stage, reason = ("recap", first_line(error))
@@ -155,7 +154,8 @@ class LocalEngine:
         """One Ingestor (and Recapper) per worker, warmed up one by one: they share the loaded model."""
         workers = []
         for _ in range(max(1, count)):
-            ingestor = Ingestor(self.run.workspace, store=self.run.options["store"])
+            settings = IndexSettings(restore_punctuation=self.run.options.restore_punctuation)
+            ingestor = Ingestor(self.run.workspace, settings, store=self.run.options.store)
             try:
                 ingestor.warm_up()
             except StoreError as error:

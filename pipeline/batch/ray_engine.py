@@ -61,7 +61,7 @@ from typing import Any
 from rich.progress import Progress
 
 from pipeline.batch.manifest import BatchError
-from pipeline.batch.runner import BatchRun
+from pipeline.batch.run import BatchRun
 from pipeline.batch.state import BatchState
 from pipeline.batch.work import (
     FetcherKey,
@@ -205,6 +205,7 @@ class TalkWorker:
     def warm_up(self) -> dict[str, Any]:
         """See the workspace (or take a scratch one), load the models once; returns `stats()`."""
         from pipeline.ingest import Ingestor
+        from pipeline.pipelines import IndexSettings
         from pipeline.recap import Recapper
 
         root = Path(self.settings["workspace"])
@@ -227,7 +228,8 @@ class TalkWorker:
         install_component_timings()  # stage timings of every talk
         with self.compute:
             if self.ingestor is None:
-                self.ingestor = Ingestor(self.workspace, store=self.store)
+                settings = IndexSettings(restore_punctuation=self.settings.get("restore_punctuation", "auto"))
+                self.ingestor = Ingestor(self.workspace, settings, store=self.store)
                 self.ingestor.warm_up()
                 self.recapper = Recapper(self.workspace)
                 self.recapper.warm_up()
@@ -317,8 +319,8 @@ class RayEngine:
 
     def __init__(self, run: BatchRun) -> None:
         self.run = run
-        self.address: str | None = run.options.get("address") or os.environ.get("RAY_ADDRESS") or None
-        self.settings = dict(run.options.get("ray_options") or {})
+        self.address: str | None = run.options.address or os.environ.get("RAY_ADDRESS") or None
+        self.settings = dict(run.options.ray_options)
         self.torch_threads: int | None = None
         self.workers: list[dict[str, Any]] = []
         self.startup = 0.0
@@ -400,12 +402,10 @@ class RayEngine:
             "cwd": os.getcwd(),
             "probe": probe,
             "token": token,
-            "store": options["store"].model_dump(),
-            "fetch": {
-                key: options[key]
-                for key in ("languages", "translate", "proxy", "refresh", "youtube_options", "http_client")
-            },
+            "store": options.store.model_dump(),
+            "fetch": options.model_copy(update={"ray_options": {}}),  # the caption request and YouTube options
             "torch_threads": self._threads(count),
+            "restore_punctuation": options.restore_punctuation,
             **self.settings,
         }
         remote = ray.remote(TalkWorker).options(num_cpus=1, max_concurrency=TALKS_PER_WORKER, max_restarts=0)
@@ -422,7 +422,7 @@ class RayEngine:
             self._stop(actors)
             raise
         blind = [worker for worker in self.workers if not worker["shared_workspace"]]
-        if blind and options["store"].kind == "memory":
+        if blind and options.store.kind == "memory":
             self._stop(actors)
             raise BatchError(
                 f"the memory store lives in the workspace ({run.workspace.root}), which the Ray workers on "
@@ -572,9 +572,7 @@ class RayEngine:
                 self._save_transcript(job.row.talk_id, result.transcript_json)
             stage = "recap"
             before = outcome.timings.get("render", 0.0)
-            write_recap_files(
-                self.run.options["out_dir"], TalkRecap.model_validate_json(result.recap_json), outcome.timings
-            )
+            write_recap_files(self.run.out_dir, TalkRecap.model_validate_json(result.recap_json), outcome.timings)
             outcome.timings["total"] = outcome.timings.get("total", 0.0) + outcome.timings["render"] - before
         except Exception as error:
             outcome.status, outcome.stage, outcome.reason = "failed", stage, first_line(error)

@@ -12,7 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.batch.manifest import ManifestProblem
+from pipeline.batch.options import BatchOptions
 from pipeline.batch.work import OutcomeStatus, TalkOutcome
+from pipeline.stores import StoreConfig
 from pipeline.workspace import Workspace, resolve_workspace
 
 
@@ -57,7 +59,7 @@ class BatchReport(BaseModel):
         return 1 if self.problems or any(o.status in unfinished for o in self.outcomes) else 0
 
 
-def resume_advice(report: BatchReport, options: dict[str, Any], workspace: Workspace) -> str | None:
+def resume_advice(report: BatchReport, options: BatchOptions, workspace: Workspace) -> str | None:
     """The command that picks up where this run left off, or None when nothing is left to resume."""
     pending = report.with_status("pending")
     failed = report.with_status("failed") + report.with_status("previously failed")
@@ -66,32 +68,32 @@ def resume_advice(report: BatchReport, options: dict[str, Any], workspace: Works
     command = ["talks", "batch", _quote(str(report.manifest))]
     if workspace.root != resolve_workspace(None):
         command += ["--workspace", _quote(str(workspace.root))]
-    if options["jobs"] != 1:
-        command += ["--jobs", str(options["jobs"])]
-    if options.get("engine", "local") != "local":
-        command += ["--engine", options["engine"]]
-    if options.get("address"):
-        command += ["--address", _quote(options["address"])]
-    store = options.get("store")
-    if store is not None and store.kind != "memory":
+    if options.jobs != 1:
+        command += ["--jobs", str(options.jobs)]
+    if options.engine != "local":
+        command += ["--engine", options.engine]
+    if options.address:
+        command += ["--address", _quote(options.address)]
+    store = options.store
+    if store.kind != StoreConfig().kind:
         command += ["--store", store.kind]
         if store.url:
             public = store.public()["url"]
             command += ["--store-url", _quote(store.url) if public == store.url else "URL"]
     if report.out_dir != workspace.root / "recaps":
         command += ["--out", _quote(str(report.out_dir))]
-    if options["languages"] != ["en"]:
-        command += ["--language", ",".join(options["languages"])]
-    if options["translate"]:
-        command += ["--translate", options["translate"]]
-    if options["proxy"]:
+    if options.languages != ["en"]:
+        command += ["--language", ",".join(options.languages)]
+    if options.translate:
+        command += ["--translate", options.translate]
+    if options.proxy:
         command += ["--proxy", "URL"]
-    if options.get("restore_punctuation", "auto") != "auto":
-        command += ["--restore-punctuation", options["restore_punctuation"]]
+    if options.restore_punctuation != "auto":
+        command += ["--restore-punctuation", options.restore_punctuation]
     lines = []
     if pending:
         lines.append(f"{len(pending)} talk(s) left pending; resume with: {' '.join(command)}")
-        if report.stopped and "YouTube" in report.stopped and not options["proxy"]:
+        if report.stopped and "YouTube" in report.stopped and not options.proxy:
             lines.append("  (add --proxy URL if YouTube keeps blocking this IP)")
     if failed:
         lines.append(f"retry the {len(failed)} failed talk(s) with: {' '.join([*command, '--retry-failed'])}")

@@ -7,7 +7,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +16,7 @@ from haystack import tracing
 from haystack.tracing import Span, Tracer
 
 from pipeline.batch.manifest import BatchError, ManifestRow
+from pipeline.batch.options import BatchOptions
 from pipeline.ingest import Ingestor
 from pipeline.models import TalkRecap, Transcript
 from pipeline.recap import Recapper
@@ -173,29 +174,29 @@ class _TimedFetcher(YouTubeFetcher):
             _add_time("fetch", time.perf_counter() - started)
 
 
-def fetcher_key(row: ManifestRow, options: Mapping[str, Any]) -> FetcherKey:
+def fetcher_key(row: ManifestRow, options: BatchOptions) -> FetcherKey:
     """The caption request of a row: its own languages and translation, else the batch's."""
-    return tuple(row.languages or options["languages"]), row.translate or options["translate"]
+    return tuple(row.languages or options.languages), row.translate or options.translate
 
 
-def youtube_session(options: Mapping[str, Any]) -> Any:
+def youtube_session(options: BatchOptions) -> Any:
     """The `requests.Session` for YouTube (tests): given as a session, or as a factory called in each process (a
     session subclass with attributes of its own does not survive pickling into a Ray worker)."""
-    client = options.get("http_client")
+    client = options.http_client
     return client() if callable(client) else client
 
 
-def make_fetcher(key: FetcherKey, options: Mapping[str, Any], cache_dir: Path, client: Any = None) -> YouTubeFetcher:
+def make_fetcher(key: FetcherKey, options: BatchOptions, cache_dir: Path, client: Any = None) -> YouTubeFetcher:
     """A timed fetcher for one caption request; a bad proxy raises `BatchError`."""
     try:
         return _TimedFetcher(
             languages=list(key[0]),
             translate_to=key[1],
-            proxy=options["proxy"],
+            proxy=options.proxy,
             http_client=client,
             cache_dir=cache_dir,
-            refresh=options["refresh"],
-            **options["youtube_options"],
+            refresh=options.refresh,
+            **options.youtube_options,
         )
     except SourceError as error:
         raise BatchError(str(error)) from None
