@@ -35,7 +35,10 @@ class ChapterTitler:
 
     @component.output_types(themes=list[Theme])
     def run(self, themes: list[Theme], documents: list[Document], transcripts: list[Transcript]) -> dict[str, Any]:
-        titles = {t.talk.id: [chapter.title for chapter in t.talk.chapters] for t in transcripts}
+        titles = {}  # in time order, as `chapter_numbers` numbers them
+        for transcript in transcripts:
+            ordered = sorted(transcript.talk.chapters, key=lambda chapter: chapter.start)
+            titles[transcript.talk.id] = [chapter.title for chapter in ordered]
         in_theme: dict[int, dict[tuple[str, int], int]] = defaultdict(lambda: defaultdict(int))
         in_chapter: dict[tuple[str, int], int] = defaultdict(int)
         for document in documents:
