@@ -337,7 +337,8 @@ class Library:
                 proxy=options.proxy,
                 cache_dir=self.workspace.cache_dir / "youtube",
                 refresh=options.refresh,
-                on_retry=lambda line: notify(Step("ingest", line)),  # YouTube retries, one line each
+                # YouTube's retries, each on the progress line (report and items exist by the time one happens)
+                on_retry=lambda line: notify(Step("ingest", line, self._done(report), len(items))),
             )
         items: list[str | Transcript] = []
         unreadable: list[SourceError] = []  # playlists that cannot be read
