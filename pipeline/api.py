@@ -803,7 +803,11 @@ class Library:
                 return migrate(source, destination, list(talk_ids) if talk_ids else None, on_talk=on_talk)
 
     def pipeline_yaml(self, name: str = "query") -> str:
-        """The Haystack Pipeline `name` (indexing, query or recap) as YAML, credentials left out."""
+        """The Haystack Pipeline `name` (indexing, query or recap) as YAML that `Pipeline.loads` loads and runs on
+        another machine with this package installed: the embedding model named by its package, the store by its
+        location (credentials left out: a pgvector connection string is read from `PG_CONN_STR` there), and
+        `metadata` naming the inputs and outputs (`pipeline.pipelines.pipeline_run_inputs` builds the run inputs).
+        Load it with `Pipeline.loads(text, allowed_modules=["pipeline.*"])` (Haystack trusts its own modules only)."""
         from pipeline.pipelines import build_indexing_pipeline, build_query_pipeline
         from pipeline.stores import open_store
 
@@ -816,5 +820,10 @@ class Library:
                 from pipeline.recap import build_recap_pipeline
 
                 return build_recap_pipeline().dumps()
+            if self.store_config.kind == "memory":
+                raise TalksError(
+                    "the memory store's retrievers hold its chunks in this process only, so a dump would load empty "
+                    "elsewhere: move them into the SQLite store first (`talks migrate --to sqlite`)"
+                )
             with open_store(self.store_config, self.workspace.root) as store:
                 return build_query_pipeline(store).dumps()

@@ -28,10 +28,10 @@ def embedding_model_path() -> str:
 
 
 def document_embedder(batch_size: int = 32) -> SentenceTransformersDocumentEmbedder:
-    from haystack_integrations.components.embedders.sentence_transformers import SentenceTransformersDocumentEmbedder
+    """The packaged model as a document embedder; its pipeline dump names the package, not a folder."""
+    from pipeline.components.embedders import PackagedDocumentEmbedder
 
-    return SentenceTransformersDocumentEmbedder(
-        model=embedding_model_path(),
+    return PackagedDocumentEmbedder(
         batch_size=batch_size,
         progress_bar=False,
         normalize_embeddings=True,
@@ -40,11 +40,10 @@ def document_embedder(batch_size: int = 32) -> SentenceTransformersDocumentEmbed
 
 
 def text_embedder() -> SentenceTransformersTextEmbedder:
-    from haystack_integrations.components.embedders.sentence_transformers import SentenceTransformersTextEmbedder
+    """The packaged model as a text embedder; its pipeline dump names the package, not a folder."""
+    from pipeline.components.embedders import PackagedTextEmbedder
 
-    return SentenceTransformersTextEmbedder(
-        model=embedding_model_path(), progress_bar=False, normalize_embeddings=True, local_files_only=True
-    )
+    return PackagedTextEmbedder(progress_bar=False, normalize_embeddings=True, local_files_only=True)
 
 
 @component

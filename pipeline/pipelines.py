@@ -48,7 +48,11 @@ class QuerySettings:
 def build_indexing_pipeline(
     workspace: str, settings: IndexSettings = IndexSettings(), store: StoreConfig | None = None
 ) -> Pipeline:
-    pipeline = Pipeline()
+    pipeline = Pipeline(
+        metadata=io_metadata(
+            {"cleaner": {"transcript": "transcript"}}, {"talk_id": "writer.talk_id", "chunks": "writer.chunks"}
+        )
+    )
     pipeline.add_component("cleaner", TranscriptCleaner())
     pipeline.add_component("chunker", TranscriptChunker(words=settings.chunk_words, overlap=settings.chunk_overlap))
     pipeline.add_component("embedder", document_embedder())
@@ -66,7 +70,8 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
     neighbouring matches; then the best distinct passages (each retriever's best match among them), their sentences
     closest to the question highlighted and condensed into a cited extractive answer."""
     keyword_retriever, embedding_retriever = store.retrievers(settings.candidates)
-    pipeline = Pipeline()
+    names = query_inputs("question", "filters", "top_k", "answer_words")  # type: ignore[arg-type]
+    pipeline = Pipeline(metadata=io_metadata(names, {"answer": "answer_writer.answer"}))
     pipeline.add_component("text_embedder", text_embedder())
     pipeline.add_component("bm25", keyword_retriever)
     pipeline.add_component("embedding_retriever", embedding_retriever)
@@ -130,3 +135,26 @@ def query_inputs(
         "highlighter": {"query": question},
         "answer_writer": {"query": question, "answer_words": answer_words},
     }
+def io_metadata(inputs: dict[str, dict[str, Any]], outputs: dict[str, str]) -> dict[str, Any]:
+    """`Pipeline.metadata` that says what to feed a pipeline and what comes out, so that a YAML dump runs without
+    this package's helpers (see `pipeline_run_inputs`). `inputs` is an inputs dict (component → socket → value)
+    whose values are the input names; `outputs` maps a result name to its `component.socket`."""
+    mapping: dict[str, list[str]] = {}
+    for name, sockets in inputs.items():
+        for socket, value in sockets.items():
+            mapping.setdefault(str(value), []).append(f"{name}.{socket}")
+    return {"inputs": mapping, "outputs": outputs}
+
+
+def pipeline_run_inputs(pipeline: Pipeline, **values: Any) -> dict[str, dict[str, Any]]:
+    """The `run` inputs of a pipeline (built here, or loaded from a dump with `Pipeline.loads`) from its metadata
+    and the named values, e.g. `pipeline_run_inputs(query, question="Why?", filters=None, top_k=5,
+    answer_words=80)`; the outputs are `pipeline.metadata["outputs"]`."""
+    data: dict[str, dict[str, Any]] = {}
+    for name, sockets in pipeline.metadata["inputs"].items():
+        for target in sockets:
+            component, socket = target.split(".", 1)
+            data.setdefault(component, {})[socket] = values[name]
+    return data
+
+

@@ -106,7 +106,9 @@ def _connect_builder(pipeline: Pipeline) -> None:
 
 def build_recap_pipeline(settings: RecapSettings = RecapSettings()) -> Pipeline:
     """One talk → `TalkRecap`. Inputs: see `pipeline_inputs`."""
-    pipeline = Pipeline()
+    from pipeline.pipelines import io_metadata
+
+    pipeline = Pipeline(metadata=io_metadata(pipeline_inputs("transcripts", "theme_count"), {"recap": "builder.recap"}))
     _add_theme_components(pipeline, settings)
     pipeline.add_component("builder", RecapBuilder(overview_words=settings.overview_words, parameters=asdict(settings)))
     _connect_builder(pipeline)
