@@ -32,6 +32,7 @@ from pipeline.embedding import document_embedder
 from pipeline.models import Passage, Transcript
 from pipeline.pipelines import IndexSettings, QuerySettings
 from pipeline.query import Searcher
+from pipeline.stores import STORE_KINDS, StoreConfig
 from pipeline.workspace import Workspace
 
 KS = (1, 3, 5, 10)
@@ -179,15 +180,17 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=IndexSettings.chunk_overlap)
     parser.add_argument("--limit", type=int, default=0, help="only the first N meetings of each half")
     parser.add_argument("--settings", action="store_true", help="also score other query settings, one at a time")
+    parser.add_argument("--store", choices=STORE_KINDS[:2], default="sqlite", help="the chunk store (default sqlite)")
     args = parser.parse_args()
     halves = val_halves(args.limit)
     settings = IndexSettings(chunk_words=args.words, chunk_overlap=args.overlap)
     started = time.perf_counter()
-    root = cached_workspace("qmsum-val", halves["dev"] + halves["check"], settings)
+    store = StoreConfig(kind=args.store)
+    root = cached_workspace("qmsum-val", halves["dev"] + halves["check"], settings, store)
     meetings = {half: [load_meeting(path)[:2] for path in files] for half, files in halves.items()}
     baseline = Baseline([transcript for half in HALVES for transcript, _ in meetings[half]])
     ingest_seconds = time.perf_counter() - started
-    searcher = Searcher(Workspace(root), QuerySettings(top_k=10))
+    searcher = Searcher(Workspace(root), QuerySettings(top_k=10), store)
     searcher.warm_up()
     selector = PassageSelector(top_k=10, max_overlap=searcher.settings.max_overlap)
     embedder = searcher.pipeline.get_component("text_embedder")
