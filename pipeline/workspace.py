@@ -81,6 +81,8 @@ def inside(root: Path, path: Path) -> Path:
 def file_error(error: OSError, root: Path, doing: str = "write") -> WorkspaceError:
     """One line for an OS error on a file of the workspace at `root`: read-only, a file instead of a folder, full."""
     where = error.filename or root
+    if isinstance(error, PermissionError) and doing == "read":
+        return WorkspaceError(f"workspace {root}: cannot read {where} (permission denied): fix its permissions")
     if isinstance(error, PermissionError) or error.errno == errno.EROFS:
         return WorkspaceError(
             f"workspace {root} is read-only (cannot {doing} {where}): fix its permissions or {CHOOSE_ANOTHER}"

@@ -186,6 +186,34 @@ def test_damaged_index_files_are_named_and_rebuilt_by_reindex(memory_workspace: 
     assert run_cli("ask", "How should pricing work?", *memory).exit_code == 0
 
 
+def test_any_damage_to_an_index_file_reads_as_damaged(memory_workspace: Path, tmp_path: Path):
+    """A seeded fuzz of truncations and byte flips: every read of the file is a header, None, or one
+    WorkspaceError naming it; never another exception."""
+    import random
+
+    from pipeline.stores import WorkspaceIndex
+    from pipeline.workspace import WorkspaceError
+
+    data = (memory_workspace / "index" / "fireside-chat.npz").read_bytes()
+    index = tmp_path / "index"
+    index.mkdir()
+    store = WorkspaceIndex(index)
+    rng = random.Random(10)
+    cases = [data[:size] for size in range(0, len(data), len(data) // 100)]
+    for _ in range(300):
+        flipped = bytearray(data)
+        for _ in range(rng.randint(1, 30)):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        cases.append(bytes(flipped))
+    for case in cases:
+        (index / "talk.npz").write_bytes(case)
+        assert store.header("talk") is None or store.problem("talk") is None
+        try:
+            store.documents("talk")
+        except WorkspaceError as error:
+            assert str(error).startswith(f"{index / 'talk.npz'}: damaged index file")
+
+
 @pytest.mark.parametrize("kind", ["truncated", "empty", "garbage", "nul-bytes", "another-talk"])
 def test_a_damaged_transcript_is_marked_and_the_rest_still_lists(default_workspace: Path, copy_of, kind: str):
     workspace = copy_of(default_workspace)
@@ -212,6 +240,8 @@ def test_a_damaged_transcript_is_marked_and_the_rest_still_lists(default_workspa
     shown = run_cli("show", "fireside-chat", *where)
     assert shown.exit_code == 1 and len(error_lines(shown)) == 1 and str(damaged) in shown.stderr
     assert run_cli("show", "lightning-pricing", *where).exit_code == 0
+    assert run_cli("remove", "fireside-chat", *where).exit_code == 0  # the way out the message names
+    assert run_cli("list", *where).exit_code == 0
 
 
 def test_leftovers_of_a_kill_are_removed_under_the_lock(memory_workspace: Path, copy_of):

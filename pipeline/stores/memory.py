@@ -1,11 +1,10 @@
-"""The embedded default store: one file a talk in the workspace, served from Haystack's in-memory store."""
+"""The memory store (`--store memory`, the default before SQLite): one file a talk in the workspace, served from
+Haystack's in-memory store."""
 
 from __future__ import annotations
 
 import io
 import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,11 @@ from pipeline.models import is_valid_talk_id
 from pipeline.stores.base import ChunkStore, Facets, check_dimension
 from pipeline.workspace import WorkspaceError, atomic_write, check_talk_id, file_error, inside
 
-#: What reading a truncated, emptied or overwritten `.npz` raises (numpy reads it as a zip of `.npy` arrays).
-_DAMAGED = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, zlib.error)
+#: Reading a damaged `.npz` (numpy parses a zip of `.npy` arrays with their Python-literal headers) can raise
+#: almost anything: BadZipFile, EOFError, zlib.error, NotImplementedError for a "version" a flipped byte made,
+#: tokenize.TokenError from a header... The read is a pure parse of the file's bytes, so every Exception means
+#: "damaged" (a seeded fuzz of truncations and byte flips found each of these).
+_DAMAGED = Exception
 
 
 class WorkspaceIndex(ChunkStore):
@@ -85,6 +87,8 @@ class WorkspaceIndex(ChunkStore):
                 header = json.loads(str(data["header"]))
             if not isinstance(header, dict):
                 raise ValueError("the header is not a mapping")
+        except PermissionError as error:
+            raise self._write_error(error, "read") from None
         except _DAMAGED as error:
             return None, self._damaged(path, error)
         header.setdefault("chunks", None)
@@ -114,6 +118,8 @@ class WorkspaceIndex(ChunkStore):
                 Document(id=record["id"], content=record["content"], meta=record["meta"], embedding=vector.tolist())
                 for record, vector in zip(records, embeddings, strict=True)
             ]
+        except PermissionError as error:
+            raise self._write_error(error, "read") from None
         except _DAMAGED as error:
             raise WorkspaceError(self._damaged(path, error)) from None
 
