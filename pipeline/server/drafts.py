@@ -94,10 +94,12 @@ class DraftStore:
     """Drafts in `WORKSPACE/drafts/`, one file a talk, each write atomic."""
 
     def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
         self.folder = workspace.root / "drafts"
 
     def path(self, talk_id: str) -> Path:
-        return self.folder / f"{talk_id}.json"
+        """`drafts/ID.json`; an id that is no talk id, or a path leaving the workspace, is an `InvalidIdError`."""
+        return self.workspace.file(self.folder, talk_id, ".json")
 
     def load(self, talk_id: str) -> RecapDraft | None:
         path = self.path(talk_id)
