@@ -34,6 +34,8 @@ def parse_vtt(text: str, where: str) -> list[RawSegment]:
     try:
         captions = list(webvtt.from_string(text))
     except (MalformedCaptionError, MalformedFileError) as error:
+        if not text.lstrip("\ufeff").startswith("WEBVTT"):
+            raise SourceError(where, "malformed WebVTT: the first line must be 'WEBVTT'") from None
         raise SourceError(where, f"malformed WebVTT ({' '.join(str(error).split())})") from None
     except (ValueError, OverflowError, RecursionError) as error:
         raise SourceError(where, f"malformed WebVTT ({type(error).__name__}: {str(error)[:80]})") from None
