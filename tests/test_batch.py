@@ -28,7 +28,7 @@ from pipeline.batch import (
     run_batch,
 )
 from pipeline.models import TalkRecap, Transcript
-from pipeline.stores import StoreConfig, WorkspaceIndex, open_store
+from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
 from tests.conftest import DATA, ROOT
 from tests.fakeyoutube import (
@@ -362,9 +362,9 @@ def test_two_jobs_store_the_same_as_one(tmp_path: Path):
         workspace = Workspace(tmp_path / f"ws{jobs}")
         report = run_batch(manifest, workspace, jobs=jobs, console=quiet())
         assert set(statuses(report).values()) == {"done"}
-        index = WorkspaceIndex(workspace.index_dir)
         transcripts = {talk: workspace.transcript_path(talk).read_text() for talk in workspace.talk_ids()}
-        documents = {talk: index.documents(talk) for talk in index.talk_ids()}
+        with open_store(StoreConfig(), workspace.root) as index:  # the default store
+            documents = {talk: index.documents(talk) for talk in index.talk_ids()}
         state = {talk: (e.status, e.chunks, e.row_hash) for talk, e in stored_state(report).talks.items()}
         results.append((transcripts, documents, state))
     (one_t, one_d, one_s), (two_t, two_d, two_s) = results
@@ -386,12 +386,14 @@ def test_chunks_go_to_the_chosen_store(tmp_path: Path):
     with open_store(qdrant, workspace.root) as store:
         assert store.talk_ids() == ["talk-00", "talk-01"]
         assert store.header("talk-01")["chunks"] == stored_state(first).talks["talk-01"].chunks
-    assert WorkspaceIndex(workspace.index_dir).talk_ids() == []
+    with open_store(StoreConfig(), workspace.root) as default:
+        assert default.talk_ids() == []
     assert set(statuses(run_batch(manifest, workspace, store=qdrant, console=quiet())).values()) == {"skipped"}
 
     memory = run_batch(manifest, workspace, jobs=JOBS, console=quiet())
     assert set(statuses(memory).values()) == {"done"}  # not in the memory store yet: processed again
-    assert WorkspaceIndex(workspace.index_dir).talk_ids() == ["talk-00", "talk-01"]
+    with open_store(StoreConfig(), workspace.root) as default:
+        assert default.talk_ids() == ["talk-00", "talk-01"]
     assert all(entry.attempts == 2 for entry in stored_state(memory).talks.values())
 
 

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from pipeline.batch import BatchError, BatchState, print_report, run_batch
 from pipeline.cli import app
 from pipeline.models import TalkRecap, Transcript
-from pipeline.stores import StoreConfig, WorkspaceIndex, open_store
+from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
 from tests.conftest import DATA, ROOT
 from tests.fakeyoutube import FakeYouTube, FakeYouTubeSession, closed_port, standard_talk
@@ -218,6 +218,7 @@ def test_ctrl_c_on_a_cluster_finishes_the_talks_in_progress(ray_address: str, tm
     assert set(workspace.talk_ids()) == done  # every talk written is recorded: nothing in flight was lost
     assert {entry.status for entry in state.talks.values()} == {"done", "pending"}
     assert not list(workspace.root.rglob("*.tmp")) and not list(workspace.batch_dir.glob(".ray-*"))
-    index = WorkspaceIndex(workspace.index_dir)
-    assert {talk: index.header(talk)["chunks"] for talk in index.talk_ids()} == {t: state.talks[t].chunks for t in done}
+    with open_store(StoreConfig(), workspace.root) as index:  # the default store
+        stored = {talk: index.header(talk)["chunks"] for talk in index.talk_ids()}
+    assert stored == {t: state.talks[t].chunks for t in done}
     assert "interrupted" in stderr.decode() and "Traceback" not in stderr.decode()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.models import Answer, Transcript
+from pipeline.stores import StoreConfig, open_store
 from tests.conftest import DATA, FIXTURES
 from tests.helpers import talks
 
@@ -107,7 +108,8 @@ def test_list_show_remove(workspace: Path, ingest_run):
     shown = talks(workspace, "show", "fireside-chat")
     assert "Lena Park:" in shown.stdout and "00:00:" in shown.stdout
     assert talks(workspace, "remove", "fireside-chat").returncode == 0
-    assert not (workspace / "index" / "fireside-chat.npz").exists()
+    with open_store(StoreConfig(), workspace) as store:  # the default store
+        assert store.header("fireside-chat") is None and "fireside-chat" not in store.talk_ids()
     missing = talks(workspace, "show", "fireside-chat")
     assert missing.returncode == 1 and "no talk 'fireside-chat'" in missing.stderr
 
