@@ -14,7 +14,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from pipeline.server.settings import LOOPBACK_NAMES, ServerSettings, is_loopback
+from pipeline.server.settings import ServerSettings, is_loopback
 
 SESSION_COOKIE = "talks_session"
 CSRF_HEADER = "x-csrf-token"
@@ -82,10 +82,10 @@ class SecurityMiddleware(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
-        api = path.startswith("/api/")
+        api = path.startswith("/api/") or path == "/openapi.json"
         if is_loopback(self.settings.host):
             host = request.url.hostname or ""
-            if host not in (*LOOPBACK_NAMES, "testserver"):
+            if not is_loopback(host):
                 return _refuse(api, 400, f"unknown host '{host}': this server answers on loopback names only")
         if not path.startswith(PUBLIC_PATHS) and not authenticated(request, self.settings):
             if api or request.method != "GET":

@@ -284,13 +284,18 @@ function setUpRecap() {
     const url = `/api/talks/${encodeURIComponent(talkId)}/draft/regenerate`;
     try {
       await save();
-      draft = await api("POST", url);
-    } catch (error) {
-      if (error.status !== 409 || !window.confirm(`${error.message}.\n\nReplace your edited draft with a new recap?`)) {
-        saveState.textContent = error.status === 409 ? "Kept your edited draft" : error.message;
-        return;
+      if (draft.edited) {
+        if (!window.confirm("Your draft has edits. Replace it with a newly generated recap?")) {
+          saveState.textContent = "Kept your edited draft";
+          return;
+        }
+        draft = await api("POST", `${url}?overwrite=true`);
+      } else {
+        draft = await api("POST", url);
       }
-      draft = await api("POST", `${url}?overwrite=true`);
+    } catch (error) {
+      saveState.textContent = error.message;
+      return;
     }
     delete draft.generated;
     dirty = false;
