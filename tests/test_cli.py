@@ -119,8 +119,8 @@ def test_recap_and_themes_commands(workspace: Path, ingest_run, tmp_path: Path):
     result = talks(workspace, "recap", "founder-talk", "--out", str(draft))
     assert result.returncode == 0, result.stderr
     markdown = draft.read_text()
-    assert markdown.startswith("---\ntitle: From Side Project to Company\n")  # YAML front matter, then the draft
-    assert "\n---\n\n# From Side Project to Company\n" in markdown
+    assert markdown.startswith("---\ntitle: 'From Side Project to Company: ")  # YAML front matter (quoted), then
+    assert "\n---\n\n# From Side Project to Company: " in markdown  # the draft
     assert markdown.count("\n## ") >= 3
     assert "https://www.youtube.com/watch?v=dW7fT3kQm2A&t=" in markdown
     themes = talks(workspace, "themes", "panel-remote-teams", "--json")
