@@ -3,14 +3,13 @@ PostgreSQL/pgvector and Qdrant, chosen by `StoreConfig`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from pipeline.config import ConfigError, config_files, read_config_table
+from pipeline.config import ConfigError, resolve_settings, validation_problems
 from pipeline.stores.base import ChunkStore, Facets, StoreError, index_status, transcript_fingerprint
 
 __all__ = [
@@ -66,16 +65,14 @@ class StoreConfig(BaseModel):
     ) -> StoreConfig:
         """Flags > environment (`TALKS_STORE`, `TALKS_STORE_URL`, `TALKS_STORE_PATH`, `TALKS_STORE_NAME`) >
         `[store]` in `talks.toml` in the workspace > `[store]` in `~/.config/talks/config.toml`."""
-        environ = os.environ if environ is None else environ
-        merged: dict[str, Any] = {}
+        flags = {"kind": kind, "url": url, "path": path, "name": name}
         try:
-            for file in config_files(workspace, config_file):
-                merged.update(read_config_table(file, "store", _ENVIRONMENT))
+            known = _ENVIRONMENT  # the keys of [store], each with its environment variable
+            merged = resolve_settings(
+                "store", known, _ENVIRONMENT, flags, workspace=workspace, config_file=config_file, environ=environ
+            )
         except ConfigError as error:
             raise StoreError(str(error)) from None
-        merged.update({key: environ[var] for key, var in _ENVIRONMENT.items() if environ.get(var)})
-        flags = {"kind": kind, "url": url, "path": path, "name": name}
-        merged.update({key: value for key, value in flags.items() if value is not None})
         if merged.get("kind") not in (None, *STORE_KINDS):
             raise StoreError(f"unknown store '{merged['kind']}' (choose one of: {', '.join(STORE_KINDS)})")
         if merged.get("kind") == "pgvector" and not merged.get("url"):
@@ -86,8 +83,7 @@ class StoreConfig(BaseModel):
         try:
             config = cls.model_validate(merged)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise StoreError(f"invalid store settings: {problems}") from None
+            raise StoreError(f"invalid store settings: {validation_problems(error)}") from None
         config._legacy = legacy
         return config
 
