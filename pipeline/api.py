@@ -102,14 +102,25 @@ def _ignore(_: Step) -> None:
     """The default progress callback."""
 
 
+class _NeverRaised(Exception):
+    """Stands for an error class whose module is not loaded: nothing can have raised it."""
+
+
+def _loaded_error(module: str, name: str) -> type[Exception]:
+    """`module.name` if that module is imported (only then can its error have been raised), else `_NeverRaised`."""
+    import sys
+
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name) if loaded is not None else _NeverRaised
+
+
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """The package's own errors, raised as `TalksError` of the right kind (the original kept as the cause)."""
-    from pipeline.batch.manifest import BatchError
+    """The package's own errors, raised as `TalksError` of the right kind (the original kept as the cause). The
+    errors of heavy modules (batch, query, recap: they import Haystack and torch) are looked up only when something
+    was raised, so `talks list/show/remove` never import them."""
     from pipeline.config import ConfigError
     from pipeline.llm.settings import GeneratorError
-    from pipeline.query import QueryError
-    from pipeline.recap import RecapError
     from pipeline.sources.base import SourceError
     from pipeline.stores import StoreError
 
@@ -124,13 +135,13 @@ def _errors() -> Iterator[None]:
         raise TalksError(str(error), kind) from error
     except (StoreError, GeneratorError) as error:
         raise TalksError(str(error), "unavailable") from error
-    except QueryError as error:
+    except _loaded_error("pipeline.query", "QueryError") as error:
         kind = "not_found" if str(error).startswith("no ") else "invalid"
         raise TalksError(str(error), kind) from error
-    except RecapError as error:
+    except _loaded_error("pipeline.recap", "RecapError") as error:
         kind = "not_found" if str(error).startswith("no talks of event") else "invalid"
         raise TalksError(str(error), kind) from error
-    except (SourceError, BatchError, ConfigError) as error:
+    except (SourceError, _loaded_error("pipeline.batch.manifest", "BatchError"), ConfigError) as error:
         raise TalksError(str(error), "invalid") from error
 
 
