@@ -6,14 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-
-from haystack import Document
+from typing import TYPE_CHECKING
 
 from pipeline.models import Transcript
-from pipeline.pipelines import IndexSettings, build_indexing_pipeline, run_pipeline
 from pipeline.sources.base import SourceError
 from pipeline.stores import StoreConfig, open_store
 from pipeline.workspace import Workspace
+
+if TYPE_CHECKING:  # the pipelines (Haystack, torch) load with an Ingestor, not for `remove_talk`
+    from haystack import Document
+
+    from pipeline.pipelines import IndexSettings
 
 
 @dataclass
@@ -58,8 +61,11 @@ class Ingestor:
     group_chunks = 256
 
     def __init__(
-        self, workspace: Workspace, settings: IndexSettings = IndexSettings(), store: StoreConfig | None = None
+        self, workspace: Workspace, settings: IndexSettings | None = None, store: StoreConfig | None = None
     ) -> None:
+        from pipeline.pipelines import IndexSettings, build_indexing_pipeline
+
+        settings = settings or IndexSettings()
         self.workspace = workspace.create()
         self.settings = settings
         self.store = store or StoreConfig()
@@ -69,6 +75,8 @@ class Ingestor:
         self.pipeline.warm_up()
 
     def ingest(self, transcript: Transcript) -> IngestResult:
+        from pipeline.pipelines import run_pipeline
+
         started = time.perf_counter()
         replaced = self.workspace.has_talk(transcript.talk.id)
         output = run_pipeline(self.pipeline, {"cleaner": {"transcript": transcript}})
