@@ -1,14 +1,16 @@
-"""Write throughput and query latency of each chunk store as it grows (memory, pgvector, Qdrant local folder).
+"""Write throughput and query latency of each chunk store as it grows (SQLite, memory, pgvector, Qdrant local folder).
 
 Chunks are synthetic but real-shaped: the embeddings are drawn from a Gaussian fitted to MiniLM embeddings of real
 QMSum passages (same mean and covariance, then unit length), the texts are ~160 words drawn from the QMSum
 vocabulary at its word frequencies, 100 chunks a talk, with the same metadata as real chunks. Queries are real
 QMSum questions embedded by the packaged MiniLM. Every store grows through the same sizes: at each size the next
 chunks are written talk by talk (`replace_talk`, as ingestion does) and then the keyword and embedding retrievers
-answer the queries (as many candidates each as the query pipeline asks for). PostgreSQL comes from
-`tests/pgserver.py` unless `--pg-url` names one.
+answer the queries (as many candidates each as the query pipeline asks for). `open` is what a fresh process pays
+before its first question: opening the store and reading its talks, events and speakers (as `Searcher` does).
+PostgreSQL comes from `tests/pgserver.py` unless `--pg-url` names one. At the end, how each store's cost grows
+with its size.
 
-Run: `python bench/stores.py [--sizes 10000,100000] [--stores memory,pgvector,qdrant] [--queries 40]`.
+Run: `python bench/stores.py [--sizes 10000,100000] [--stores sqlite,memory,pgvector,qdrant] [--queries 40]`.
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_queries(store, questions: list[str], embeddings: np.ndarray, expected: int) -> dict[str, float]:
     started = time.perf_counter()
+    store.facets()
+    opened = time.perf_counter() - started + store.open_seconds
+    started = time.perf_counter()
     keyword, embedding = store.retrievers(CANDIDATES)
     count = store.count_chunks()
     prepare = time.perf_counter() - started
@@ -104,6 +109,7 @@ def measure_queries(store, questions: list[str], embeddings: np.ndarray, expecte
         assert found and nearest, "a retriever returned nothing"
     hybrid = [a + b for a, b in zip(keyword_times, embedding_times, strict=True)]
     return {
+        "open_s": opened,
         "prepare_s": prepare,
         "keyword_p50": percentile(keyword_times, 50),
         "keyword_p95": percentile(keyword_times, 95),
@@ -128,7 +134,9 @@ def run_store(kind: str, url: str | None, root: Path, sizes: list[int], synth, q
                 written += len(documents)
                 new_chunks += len(documents)
                 talk_number += 1
+        started = time.perf_counter()
         with open_store(config, root) as store:  # queries from a fresh handle: memory loads its files here
+            store.open_seconds = time.perf_counter() - started
             figures = measure_queries(store, questions, embeddings, written)
         rows.append({"store": kind, "chunks": written, "write_per_s": new_chunks / write_seconds, **figures})
         print_row(rows[-1])
@@ -137,7 +145,8 @@ def run_store(kind: str, url: str | None, root: Path, sizes: list[int], synth, q
 
 def print_row(row: dict) -> None:
     print(
-        f"{row['store']:<9} {row['chunks']:>8,} {row['write_per_s']:>10,.0f} {row['prepare_s']:>9.1f}"
+        f"{row['store']:<9} {row['chunks']:>8,} {row['write_per_s']:>10,.0f} {row['open_s']:>8.3f}"
+        f" {row['prepare_s']:>9.1f}"
         f" {row['keyword_p50']:>8.1f} {row['keyword_p95']:>8.1f} {row['embedding_p50']:>8.1f}"
         f" {row['embedding_p95']:>8.1f} {row['hybrid_p50']:>8.1f} {row['hybrid_p95']:>8.1f}",
         flush=True,
@@ -170,10 +179,16 @@ def main() -> None:
     questions = synth.questions[: args.queries]
     embeddings = model.encode(questions, normalize_embeddings=True)
     print(f"chunks of ~{WORDS_PER_CHUNK} words, {CHUNKS_PER_TALK} a talk; {len(questions)} QMSum questions a size")
-    print("write = chunks/s over the chunks added at that size; prepare = seconds to open the retrievers (memory")
-    print(f"loads every file); latencies in ms for the top {CANDIDATES} candidates (hybrid = keyword + embedding)")
-    header = ("store", "chunks", "write/s", "prepare", "kw p50", "kw p95", "emb p50", "emb p95", "hyb p50", "hyb p95")
-    print(f"{header[0]:<9} {header[1]:>8} {header[2]:>10} {header[3]:>9}" + "".join(f" {h:>8}" for h in header[4:]))
+    print("write = chunks/s over the chunks added at that size; open = seconds to open the store and read its facets;")
+    print("prepare = seconds to build the retrievers and count (memory loads every file here); latencies in ms for")
+    print(f"the top {CANDIDATES} candidates (hybrid = keyword + embedding)")
+    header = ("store", "chunks", "write/s", "open", "prepare", "kw p50", "kw p95", "emb p50", "emb p95", "hyb p50")
+    header += ("hyb p95",)
+    print(
+        f"{header[0]:<9} {header[1]:>8} {header[2]:>10} {header[3]:>8} {header[4]:>9}"
+        + "".join(f" {h:>8}" for h in header[5:])
+    )
+    results: list[dict] = []
     with contextlib.ExitStack() as stack:
         pg_url = args.pg_url
         if "pgvector" in kinds and not pg_url:
@@ -183,7 +198,24 @@ def main() -> None:
         for kind in kinds:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{kind}-")))
             kind_sizes = [size for size in sizes if kind != "qdrant" or size <= args.qdrant_max]
-            run_store(kind, pg_url if kind == "pgvector" else None, root, kind_sizes, synth, questions, embeddings)
+            url = pg_url if kind == "pgvector" else None
+            results += run_store(kind, url, root, kind_sizes, synth, questions, embeddings)
+    print_growth(results)
+
+
+def print_growth(rows: list[dict]) -> None:
+    """Each store's cost at each size against its smallest size: chunks, hybrid p50 and open time, as ratios."""
+    print("\ngrowth against each store's smallest size (x times): chunks, hybrid p50, open")
+    for kind in dict.fromkeys(row["store"] for row in rows):
+        mine = [row for row in rows if row["store"] == kind]
+        first = mine[0]
+        for row in mine[1:]:
+            chunks, hybrid = row["chunks"] / first["chunks"], row["hybrid_p50"] / first["hybrid_p50"]
+            opened = row["open_s"] / first["open_s"]
+            print(
+                f"{kind:<9} {first['chunks']:>8,} -> {row['chunks']:>8,}: chunks x{chunks:.0f},"
+                f" hybrid p50 x{hybrid:.1f}, open x{opened:.1f}"
+            )
 
 
 if __name__ == "__main__":
