@@ -225,3 +225,26 @@ def test_a_workspace_made_with_the_memory_store_keeps_working_and_migrates(tmp_p
     old, new = Answer.model_validate_json(before.stdout), Answer.model_validate_json(after.stdout)
     assert new.passages[0].first_segment == old.passages[0].first_segment  # the same best passage (BM25s differ)
     assert "apache" in new.passages[0].text.lower()
+
+
+def test_one_searcher_answers_from_many_threads(sample_workspace):
+    """A long-lived process (`talks serve`) shares one warm Searcher between threads: same answers as one by one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.query import Searcher
+
+    searcher = Searcher(sample_workspace)
+    searcher.warm_up()
+    assert searcher.store.kind == "sqlite"
+    questions = [
+        ("Why did they keep the Apache license?", None),
+        ("How do remote teams stay aligned?", "panel-remote-teams"),
+        ("How should developer tools be priced?", None),
+        ("What makes documentation get read?", None),
+    ] * 3
+    expected = [searcher.ask(question, top_k=3, talk=talk).model_dump() for question, talk in questions]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda item: searcher.ask(item[0], top_k=3, talk=item[1]).model_dump(), questions))
+    assert answers == expected
+    assert all(answer["passages"] for answer in answers)
+    searcher.close()
