@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from pipeline.models import TALK_ID_RULE, Transcript, is_valid_talk_id
 DEFAULT_WORKSPACE = Path("~/.local/share/talks").expanduser()
 WORKSPACE_ENV = "TALKS_WORKSPACE"
 CHOOSE_ANOTHER = "choose another with --workspace or TALKS_WORKSPACE"
+LEFTOVER_AGE = 3600  # seconds before an unguarded temporary file counts as left by a killed write
 
 
 class WorkspaceError(Exception):
@@ -246,8 +248,9 @@ class Workspace:
         return removed
 
     def clean_leftovers(self) -> list[Path]:
-        """Removes the temporary files killed writers left, each under its talk's lock (a talk being written now is
-        skipped); returns what was removed. Nothing to remove writes nothing, so a read-only workspace is fine."""
+        """Removes the temporary files killed writers left: a talk's under its lock (a talk being written now is
+        skipped), the others' once old (`LEFTOVER_AGE`); returns what was removed. Nothing to remove writes nothing,
+        so a read-only workspace is fine."""
         removed: list[Path] = []
         for talk_id in sorted({owner for owner, _ in self._leftovers()}):
             try:
@@ -258,6 +261,22 @@ class Workspace:
                 removed += self._remove_leftovers(talk_id)
             finally:
                 lock.release()
+        return removed + self._remove_old_leftovers()
+
+    def _remove_old_leftovers(self) -> list[Path]:
+        """Temporary files in the folders no talk lock guards (caches, batch state, recaps, drafts), once they are
+        older than `LEFTOVER_AGE`: a write that is still going takes milliseconds, not an hour."""
+        removed = []
+        cutoff = time.time() - LEFTOVER_AGE
+        for directory in (self.cache_dir / "youtube", self.batch_dir, self.root / "recaps", self.root / "drafts"):
+            for path in directory.glob(".*.tmp") if directory.is_dir() else []:
+                with contextlib.suppress(FileNotFoundError):
+                    if leftover_owner(path) and path.stat().st_mtime < cutoff:
+                        try:
+                            path.unlink()
+                        except OSError as error:
+                            raise file_error(error, self.root, "remove") from None
+                        removed.append(path)
         return removed
 
     # transcripts

@@ -257,9 +257,15 @@ def test_leftovers_of_a_kill_are_removed_under_the_lock(memory_workspace: Path, 
         path.write_bytes(b"half a file")
     unrelated = workspace / "transcripts" / ".notes.tmp"
     unrelated.write_text("not ours")
+    (workspace / "cache" / "youtube").mkdir(parents=True, exist_ok=True)
+    old_cache, fresh_cache = (workspace / "cache" / "youtube" / f".dQw4w9WgXcQ.json.{n}.tmp" for n in ("old", "new"))
+    for path in (old_cache, fresh_cache):
+        path.write_bytes(b"half a cache file")
+    os.utime(old_cache, (1, 1))  # long ago: no write is still going on
 
     with Workspace(workspace).talk_lock("fireside-chat"):  # a writer of one talk removes that talk's leftovers
         assert [path.exists() for path in leftovers] == [False, False, True]
     result = run_cli("reindex", "-w", str(workspace), "--store", "memory")  # and reindex everyone's
     assert result.exit_code == 0, result.output
     assert not any(path.exists() for path in leftovers) and unrelated.exists()
+    assert not old_cache.exists() and fresh_cache.exists()  # an unguarded one may be a write in progress
