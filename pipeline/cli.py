@@ -601,7 +601,7 @@ def recap(
     library = _library(workspace, None, None, generator, model, base_url)
     text = library.render(_recap_or_digest(library, talk, event, count), output_format)
     if out is None:
-        print_json(text)
+        print_json(text.rstrip("\n"))  # one newline at the end, whatever the format
         return
     from pipeline.workspace import atomic_write
 
