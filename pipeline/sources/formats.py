@@ -103,9 +103,11 @@ def parse_turns(text: str, where: str) -> list[RawSegment]:
 
 
 def _close_turn_times(segments: list[RawSegment]) -> list[RawSegment]:
+    """Each segment ends where the next timestamped one starts (one pass from the end: linear in the turns)."""
     closed = []
-    for position, segment in enumerate(segments):
-        later = (s.start for s in segments[position + 1 :] if s.start is not None)
-        end = next(later, None)
-        closed.append(RawSegment(segment.text, segment.start, end, segment.speaker))
-    return closed
+    following: float | None = None
+    for segment in reversed(segments):
+        closed.append(RawSegment(segment.text, segment.start, following, segment.speaker))
+        if segment.start is not None:
+            following = segment.start
+    return closed[::-1]
