@@ -131,7 +131,7 @@ class JobManager:
         status, error, report = "done", None, None
         try:
             report = self.handlers[job.kind](context)
-        except JobCancelled:
+        except (JobCancelled, KeyboardInterrupt):  # KeyboardInterrupt: a cancelled batch (see work.py)
             status = "cancelled"
         except Exception as failure:  # a job's failure is reported on the job, never crashes the server
             status, error = "failed", str(failure) or type(failure).__name__

@@ -123,7 +123,7 @@ def _interrupt_on_cancel(context: JobContext, thread_id: int, done: threading.Ev
 
 
 def _item_status(status: str) -> str:
-    return {"done": "done", "skipped": "skipped", "pending": "pending"}.get(status, "failed")
+    return {"done": "done", "skipped": "done", "pending": "pending"}.get(status, "failed")  # skipped: already done
 
 
 def _mirror(context: JobContext, names: list[str], state) -> None:

@@ -69,3 +69,22 @@ def test_cancel_stops_between_talks(library, tmp_path):
         assert len(done) < 3
         for talk_id in done:
             client.delete(f"/api/talks/{talk_id}")
+
+
+def test_cancel_a_batch_then_resume_it(client):
+    """Cancelling a batch interrupts it as Ctrl-C does; resuming finishes it from its state file."""
+    rows = ["source,id,title"] + [f"lightning-pricing.json,cancel-batch-{n},Copy {n}" for n in range(3)]
+    files = [("files", ("lightning-pricing.json", (DATA / "lightning-pricing.json").read_bytes()))]
+    response = client.post("/api/batch", files=[("manifest", ("many.csv", "\n".join(rows).encode())), *files])
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    job = wait_for_job(client, job_id, timeout=300)
+    assert job["status"] == "cancelled", job
+    assert client.post(f"/api/jobs/{job_id}/resume").status_code == 200
+    job = wait_for_job(client, job_id, timeout=300)
+    assert job["status"] == "done", job
+    assert [item["status"] for item in job["items"]] == ["done"] * 3
+    assert job["report"]["counts"]["failed"] == 0
+    for n in range(3):
+        client.delete(f"/api/talks/cancel-batch-{n}")
