@@ -96,6 +96,7 @@ class Ingestor:
         embedded together; `transcripts` is read lazily, so it may load talks as it goes."""
         limit = max(1, group_chunks or self.group_chunks)
         cleaner = self.pipeline.get_component("cleaner")
+        restorer = self.pipeline.get_component("punctuation")
         chunker = self.pipeline.get_component("chunker")
         waiting: list[_Prepared | IngestOutcome] = []  # in input order; an outcome is a talk that already failed
         chunks = 0
@@ -110,6 +111,7 @@ class Ingestor:
                 taken[talk_id] = transcript.talk.source or talk_id
                 replaced = self.workspace.has_talk(talk_id)
                 cleaned = cleaner.run(transcript=transcript)["transcript"]
+                cleaned = restorer.run(transcript=cleaned)["transcript"]
                 documents = chunker.run(transcript=cleaned)["documents"]
             except Exception as error:  # one bad talk must not stop the others
                 waiting.append(IngestOutcome(transcript, error=error))

@@ -1,4 +1,5 @@
-"""The Haystack Pipelines: indexing (clean → chunk → embed → write) and query (hybrid retrieval → passages)."""
+"""The Haystack Pipelines: indexing (clean → restore punctuation → chunk → embed → write) and query (hybrid
+retrieval → passages)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pipeline.components.answer import ExtractiveAnswerWriter
 from pipeline.components.chunker import TranscriptChunker
 from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.components.passages import PassageHighlighter, PassageSelector
+from pipeline.components.punctuation import PunctuationRestorer, RestoreMode
 from pipeline.components.ranking import NeighbourSmoother, RetrieverLeaders, SpeakerBooster, rank_fusion
 from pipeline.components.writer import TalkWriter
 from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
@@ -24,6 +26,7 @@ class IndexSettings:
     chunk_words: int = 165
     chunk_overlap: int = 55
     model: str = EMBEDDING_MODEL_NAME
+    restore_punctuation: RestoreMode = "auto"  # see PunctuationRestorer; README, "Punctuation and casing"
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,14 @@ def build_indexing_pipeline(
         )
     )
     pipeline.add_component("cleaner", TranscriptCleaner())
+    pipeline.add_component("punctuation", PunctuationRestorer(mode=settings.restore_punctuation))
     pipeline.add_component("chunker", TranscriptChunker(words=settings.chunk_words, overlap=settings.chunk_overlap))
     pipeline.add_component("embedder", document_embedder())
     store_settings = (store or StoreConfig()).model_dump()
     pipeline.add_component("writer", TalkWriter(workspace=workspace, settings=asdict(settings), store=store_settings))
-    pipeline.connect("cleaner.transcript", "chunker.transcript")
-    pipeline.connect("cleaner.transcript", "writer.transcript")
+    pipeline.connect("cleaner.transcript", "punctuation.transcript")
+    pipeline.connect("punctuation.transcript", "chunker.transcript")
+    pipeline.connect("punctuation.transcript", "writer.transcript")
     pipeline.connect("chunker.documents", "embedder.documents")
     pipeline.connect("embedder.documents", "writer.documents")
     return pipeline

@@ -51,7 +51,7 @@ def test_bad_files_are_reported_and_the_rest_ingests(ingest_run):
         "missing.vtt: no such file or directory",
     ):
         assert expected in output
-    assert "4 ingested, 6 failed" in ingest_run.stdout
+    assert "5 ingested, 6 failed" in ingest_run.stdout
 
 
 def test_ask_json_cites_timestamped_passages(workspace: Path, ingest_run):
@@ -100,6 +100,7 @@ def test_ask_many_questions_from_jsonl(workspace: Path, ingest_run, tmp_path: Pa
 def test_list_show_remove(workspace: Path, ingest_run):
     listed = talks(workspace, "list", "--json")
     assert [info["talk"]["id"] for info in json.loads(listed.stdout)] == [
+        "docs-that-get-read",
         "fireside-chat",
         "founder-talk",
         "lightning-pricing",

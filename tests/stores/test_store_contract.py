@@ -53,7 +53,7 @@ def store(request, tmp_path_factory) -> StoreUnderTest:
 def ingested(store: StoreUnderTest) -> StoreUnderTest:
     result = store.run("ingest", str(DATA))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 ingested, 0 failed" in result.stdout
+    assert "5 ingested, 0 failed" in result.stdout
     return store
 
 

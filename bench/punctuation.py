@@ -1,0 +1,188 @@
+"""Punctuation and casing restoration on QMSum val, with punctuation and case stripped, beside a trivial baseline.
+
+Run: `nice -n 10 python bench/punctuation.py [--weights FILE] [--limit N]` (about a minute).
+
+Each val meeting is read as `training/punctuation.py` reads its training data (annotations dropped, a change of
+speaker ends a sentence), then lower-cased, stripped of punctuation, and cut into caption-like segments of 5-10
+words (random lengths, seed 0) without speakers, so neither segment ends nor turns tell where sentences end. The
+`PunctuationRestorer` (mode "on") restores it, through `restore_segments`, as at ingest. A second setting keeps
+the turns: one segment a turn with its speaker (as ASR with diarisation gives it; a change of speaker then ends a
+sentence, and the baseline's period at every segment end is a period at every turn end).
+
+- boundary P/R/F1: a sentence boundary is a word followed by `.`, `?` or `!`; pooled over the meetings' words.
+- sentence-start capitalisation accuracy: at every gold sentence start (the first word, and every word after a
+  `.`/`?`/`!`) that the transcript capitalises, is the restored word written exactly as there; a missed boundary
+  leaves it lower case, so this counts misses too. (QMSum writes about 8% of the words after a period in lower
+  case, mostly a new turn going on with "and", "so", "yeah": those are not counted.)
+- comma F1 and the case accuracy of the other words (words inside sentences), for information.
+- words/s on one core: `torch.set_num_threads(1)`, median of 3 runs over the whole dev half.
+
+Baseline: a period at every segment end and a capital after it (what the segment fragments alone give).
+Intervals: 90% bootstrap over meetings. The boundary threshold was tuned on dev only; check is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
+
+from pipeline.components.punctuation import PunctuationModel, restore_segments  # noqa: E402
+from pipeline.components.quotes import normalise  # noqa: E402
+from pipeline.models import Segment  # noqa: E402
+from training.punctuation import Meeting, val_halves  # noqa: E402
+
+_END = (".", "?", "!")
+SETTINGS = {
+    "captions": "lower case, unpunctuated 5-10 word pieces, no speakers (auto-captions)",
+    "turns": "lower case, unpunctuated, one segment a turn with its speaker (ASR with diarisation)",
+}
+
+
+@dataclass
+class Counts:
+    """Per meeting: boundary tp/fp/fn, comma tp/fp/fn, sentence starts right/total, other words' case right/total."""
+
+    values: np.ndarray  # shape (10,)
+
+    @staticmethod
+    def empty() -> Counts:
+        return Counts(np.zeros(10))
+
+
+def caption_segments(meeting: Meeting, seed: int = 0) -> list[Segment]:
+    """The meeting's words, lower case and without punctuation, in segments of 5-10 words."""
+    rng = random.Random(f"{seed}-{meeting.name}")
+    words = [w.lower() for w in meeting.words]
+    segments, position = [], 0
+    while position < len(words):
+        size = rng.randint(5, 10)
+        segments.append(Segment(index=len(segments), text=" ".join(words[position : position + size])))
+        position += size
+    return segments
+
+
+def turn_segments(meeting: Meeting) -> list[Segment]:
+    """The meeting's words, lower case and without punctuation, one segment a turn, with its speaker (as ASR with
+    speaker diarisation gives them)."""
+    segments, position = [], 0
+    for speaker, size in meeting.turns:
+        text = " ".join(w.lower() for w in meeting.words[position : position + size])
+        segments.append(Segment(index=len(segments), text=text, speaker=speaker))
+        position += size
+    return segments
+
+
+def baseline(segments: list[Segment]) -> list[Segment]:
+    out = []
+    for segment in segments:
+        text = segment.text
+        out.append(segment.model_copy(update={"text": (text[:1].upper() + text[1:] + ".") if text else text}))
+    return out
+
+
+def score(meeting: Meeting, restored: list[Segment]) -> Counts:
+    tokens = [t for s in restored for t in s.text.split()]
+    if normalise(" ".join(tokens)) != normalise(" ".join(meeting.words)):
+        raise SystemExit(f"{meeting.name}: the restored words differ from the input")
+    counts = np.zeros(10)
+    for word, mark, start, token in zip(meeting.words, meeting.marks, meeting.starts, tokens, strict=True):
+        gold_end, predicted_end = mark >= 2, token.endswith(_END)
+        counts[0:3] += [gold_end and predicted_end, predicted_end and not gold_end, gold_end and not predicted_end]
+        gold_comma, comma = mark == 1, token.endswith(",")
+        counts[3:6] += [gold_comma and comma, comma and not gold_comma, gold_comma and not comma]
+        bare = token.rstrip(".,?!")
+        if start:
+            if word[:1].isupper():  # a start the transcriber wrote in lower case ("yeah." / "and then") is a quirk
+                counts[6:8] += [bare == word, 1]
+        else:
+            counts[8:10] += [bare == word, 1]
+    return Counts(counts)
+
+
+def f1(c: np.ndarray, offset: int) -> tuple[float, float, float]:
+    tp, fp, fn = c[..., offset], c[..., offset + 1], c[..., offset + 2]
+    precision = tp / np.maximum(tp + fp, 1)
+    recall = tp / np.maximum(tp + fn, 1)
+    return precision, recall, 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+
+
+def figures(c: np.ndarray) -> dict[str, np.ndarray]:
+    p, r, f = f1(c, 0)
+    _, _, comma = f1(c, 3)
+    return {
+        "boundary P": p,
+        "boundary R": r,
+        "boundary F1": f,
+        "start caps": c[..., 6] / np.maximum(c[..., 7], 1),
+        "comma F1": comma,
+        "inner case": c[..., 8] / np.maximum(c[..., 9], 1),
+    }
+
+
+def report(name: str, per_meeting: list[Counts], rounds: int = 2000) -> dict[str, float]:
+    """Each figure pooled over the meetings, with a 90% bootstrap interval (meetings resampled)."""
+    table = np.stack([c.values for c in per_meeting])
+    draws = np.random.default_rng(0).integers(0, len(table), size=(rounds, len(table)))
+    pooled = figures(table.sum(axis=0))
+    resampled = figures(table[draws].sum(axis=1))
+    cells = []
+    for key, value in pooled.items():
+        low, high = np.percentile(resampled[key], [5, 95])
+        cells.append(f"{key} {value:.3f} [{low:.3f}, {high:.3f}]")
+    print(f"  {name:<9} " + "  ".join(cells))
+    return {key: float(value) for key, value in pooled.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=None, help="default: the packaged weights")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N meetings of each half")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    model = PunctuationModel.load(args.weights)
+    dev, check = val_halves()
+    halves = {"dev": dev[: args.limit or None], "check": check[: args.limit or None]}
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5 min), torch threads 1")
+    print("90% bootstrap intervals over meetings")
+    for setting, segmenter in (("captions", caption_segments), ("turns", turn_segments)):
+        print(f"\n{setting}: {SETTINGS[setting]}")
+        for half, meetings in halves.items():
+            words = sum(len(m.words) for m in meetings)
+            print(f" {half}: {len(meetings)} meetings, {words:,} words")
+            ours, trivial = [], []
+            for meeting in meetings:
+                segments = segmenter(meeting)
+                ours.append(score(meeting, restore_segments(model, segments)))
+                trivial.append(score(meeting, baseline(segments)))
+            report("model", ours)
+            report("baseline", trivial)
+
+    words = [w.lower() for m in halves["dev"] for w in m.words]
+    model.restore(words[:2000])  # warm
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.restore(words)
+        timings.append(time.perf_counter() - started)
+    seconds = statistics.median(timings)
+    rate = len(words) / seconds
+    print(f"speed: {rate:,.0f} words/s on one thread ({len(words):,} words, median of 3 runs: {seconds:.2f} s)")
+    print(f"load after: {os.getloadavg()[0]:.2f} (1 min)")
+
+
+if __name__ == "__main__":
+    main()

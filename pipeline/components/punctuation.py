@@ -1,0 +1,300 @@
+"""Punctuation and casing restoration for transcripts without them (auto-captions, raw ASR output).
+
+A small network trained on QMSum's training meetings (see `training/punctuation.py` and README, "Punctuation and
+casing") reads the words, lower-cased and stripped of punctuation, and predicts for each word the mark that follows
+it (none , . ?) and the word's own case (lower, Capitalised, UPPER, or a stored mixed form such as "iPhone"). A
+word after a sentence end is capitalised. Words are never changed, added or dropped and segments keep their
+times: only trailing punctuation and letter case differ, so quotes stay verbatim and the quote checker (which
+compares words, ignoring case and punctuation) still finds them.
+
+No packaged model fitted: the transformer punctuation models need a hub download and are 100× too slow for the
+5,000 words/s target on one core, so the network is ours (a word/suffix embedding, a convolution and a
+bidirectional GRU; about 1 M parameters, stored as float16 in `pipeline/weights/punctuation.npz`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from haystack import component
+
+from pipeline.models import Segment, Transcript
+
+RestoreMode = Literal["auto", "on", "off"]
+RESTORE_MODES: tuple[str, ...] = ("auto", "on", "off")
+PUNCTUATION = ("", ",", ".", "?")  # what follows a word; class 0 is none
+CASES = ("lower", "capitalised", "upper", "mixed")
+PAD, UNKNOWN = 0, 1
+SUFFIX_BUCKETS = 2048
+WEIGHTS = "punctuation.npz"
+
+_TRAILING = re.compile(r"[.,?!;:…]+$")
+_SENTENCE_MARK = re.compile(r"[.!?…][\"'”’)\]]*$")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+@dataclass(frozen=True)
+class NetworkShape:
+    vocabulary: int
+    word_dim: int = 64
+    suffix_dim: int = 16
+    conv_dim: int = 128
+    hidden: int = 128
+
+
+def lookup_key(word: str) -> str:
+    """The vocabulary key of a word: lower case, trailing punctuation gone, every digit a 0."""
+    return _DIGIT.sub("0", _TRAILING.sub("", word).lower())
+
+
+def suffix_bucket(key: str) -> int:
+    """A stable hash bucket of the word's last three characters (what the vocabulary misses: plurals, -ing, -ly)."""
+    return zlib.crc32(key[-3:].encode("utf-8")) % SUFFIX_BUCKETS
+
+
+def case_of(word: str) -> int:
+    """The index in `CASES` of a word's written form (a word without letters counts as lower)."""
+    letters = "".join(_LETTER.findall(word))
+    if not letters or letters == letters.lower():
+        return 0
+    if len(letters) > 1 and letters == letters.upper():
+        return 2
+    if letters[0].isupper() and letters[1:] == letters[1:].lower():
+        return 1
+    return 3
+
+
+def apply_case(word: str, case: int, mixed_forms: dict[str, str]) -> str:
+    """The word in case `case`; its letters stay the same letters (see `_same_word`)."""
+    if case == 1:
+        return _capitalise(word)
+    if case == 2:
+        return _same_word(word, word.upper())
+    if case == 3:
+        form = mixed_forms.get(word.lower())
+        return _same_word(word, form) if form is not None else _capitalise(word)
+    return word
+
+
+def _capitalise(word: str) -> str:
+    for position, char in enumerate(word):
+        if char.isalpha():
+            return _same_word(word, word[:position] + char.upper() + word[position + 1 :])
+    return word
+
+
+def _same_word(word: str, cased: str) -> str:
+    """`cased` when it differs from `word` in letter case only; else `word` ("ß".upper() is "SS": another word)."""
+    return cased if len(cased) == len(word) and cased.lower() == word.lower() else word
+
+
+def build_network(shape: NetworkShape) -> Any:
+    """The torch module (torch imported here, so importing this module stays light)."""
+    import torch
+    from torch import nn
+
+    class PunctuationNetwork(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.words = nn.Embedding(shape.vocabulary, shape.word_dim, padding_idx=PAD)
+            self.suffixes = nn.Embedding(SUFFIX_BUCKETS, shape.suffix_dim)
+            self.conv = nn.Conv1d(shape.word_dim + shape.suffix_dim, shape.conv_dim, kernel_size=5, padding=2)
+            self.gru = nn.GRU(shape.conv_dim, shape.hidden, batch_first=True, bidirectional=True)
+            self.punctuation = nn.Linear(2 * shape.hidden + shape.conv_dim, len(PUNCTUATION))
+            self.case = nn.Linear(2 * shape.hidden + shape.conv_dim, len(CASES))
+
+        def forward(self, word_ids: torch.Tensor, suffix_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = torch.cat([self.words(word_ids), self.suffixes(suffix_ids)], dim=-1)
+            local = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+            context, _ = self.gru(local)
+            features = torch.cat([context, local], dim=-1)
+            return self.punctuation(features), self.case(features)
+
+    return PunctuationNetwork()
+
+
+class PunctuationModel:
+    """The trained network with its vocabulary: `restore(words)` gives the same words, punctuated and cased."""
+
+    window = 128  # words predicted per network row
+    margin = 24  # context words on each side of a row, not predicted there
+    rows_per_batch = 128  # rows the network sees at once (bounds memory on a huge transcript)
+
+    def __init__(
+        self, network: Any, vocabulary: list[str], mixed_forms: dict[str, str], boundary_threshold: float
+    ) -> None:
+        self.network = network.eval()
+        self.index = {word: i for i, word in enumerate(vocabulary)}
+        self.mixed_forms = mixed_forms
+        self.boundary_threshold = boundary_threshold
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> PunctuationModel:
+        """From an `.npz` written by `save` (default: the one shipped in `pipeline/weights/`)."""
+        import torch
+
+        if path is None:
+            with resources.as_file(resources.files("pipeline") / "weights" / WEIGHTS) as packaged:
+                return cls.load(Path(packaged))
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"]))
+            state = {k: torch.from_numpy(data[k].astype(np.float32)) for k in data.files if k != "__meta__"}
+        network = build_network(NetworkShape(**meta["shape"]))
+        network.load_state_dict(state)
+        return cls(network, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]))
+
+    @staticmethod
+    def save(
+        path: Path, network: Any, shape: NetworkShape, vocabulary: list[str], mixed_forms: dict[str, str],
+        boundary_threshold: float, provenance: dict[str, Any],
+    ) -> None:  # fmt: skip
+        meta = {
+            "shape": shape.__dict__,
+            "vocabulary": vocabulary,
+            "mixed_forms": mixed_forms,
+            "boundary_threshold": boundary_threshold,
+            "provenance": provenance,
+        }
+        arrays = {k: v.detach().cpu().numpy().astype(np.float16) for k, v in network.state_dict().items()}
+        np.savez_compressed(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+    def features(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        keys = [lookup_key(w) for w in words]
+        word_ids = np.fromiter((self.index.get(k, UNKNOWN) for k in keys), dtype=np.int64, count=len(keys))
+        suffix_ids = np.fromiter((suffix_bucket(k) for k in keys), dtype=np.int64, count=len(keys))
+        return word_ids, suffix_ids
+
+    def predict(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per word: the probabilities of each following mark (n × 4) and of each case (n × 4)."""
+        import torch
+
+        n = len(words)
+        if n == 0:
+            return np.zeros((0, len(PUNCTUATION))), np.zeros((0, len(CASES)))
+        word_ids, suffix_ids = self.features(words)
+        starts = list(range(0, n, self.window))
+        width = self.window + 2 * self.margin
+        rows_w = np.zeros((len(starts), width), dtype=np.int64)
+        rows_s = np.zeros((len(starts), width), dtype=np.int64)
+        for row, start in enumerate(starts):
+            lo, hi = max(0, start - self.margin), min(n, start + self.window + self.margin)
+            offset = lo - (start - self.margin)
+            rows_w[row, offset : offset + hi - lo] = word_ids[lo:hi]
+            rows_s[row, offset : offset + hi - lo] = suffix_ids[lo:hi]
+        punct_parts, case_parts = [], []
+        inner = slice(self.margin, self.margin + self.window)
+        with torch.inference_mode():
+            for first in range(0, len(starts), self.rows_per_batch):
+                rows = slice(first, first + self.rows_per_batch)
+                punct, case = self.network(torch.from_numpy(rows_w[rows]), torch.from_numpy(rows_s[rows]))
+                punct_parts.append(torch.softmax(punct[:, inner], dim=-1).reshape(-1, len(PUNCTUATION)).numpy())
+                case_parts.append(torch.softmax(case[:, inner], dim=-1).reshape(-1, len(CASES)).numpy())
+        return np.concatenate(punct_parts)[:n], np.concatenate(case_parts)[:n]
+
+    def restore(self, words: list[str], sentence_ends: set[int] | frozenset[int] = frozenset()) -> list[str]:
+        """The words with the predicted mark after each and the predicted case; `sentence_ends` are positions
+        known to end a sentence (a change of speaker). A word that already has capitals keeps them."""
+        bare = [_TRAILING.sub("", w) or w for w in words]
+        punct, case = self.predict(bare)
+        out: list[str] = []
+        start, last = True, len(bare) - 1
+        for i, word in enumerate(bare):
+            if case_of(word) == 0:  # lower case in the input: the model decides; otherwise the source did
+                word = apply_case(word, int(case[i].argmax()), self.mixed_forms)
+            if start:
+                word = _capitalise(word)
+            boundary = punct[i, 2] + punct[i, 3] >= self.boundary_threshold or i in sentence_ends or i == last
+            mark = ("?" if punct[i, 3] > punct[i, 2] else ".") if boundary else ("," if punct[i, 1] >= 0.5 else "")
+            out.append(word + mark)
+            start = boundary
+        return out
+
+
+def needs_restoration(
+    transcript: Transcript, min_marks_per_100_words: float = 2.0, min_capitalised: float = 0.03
+) -> bool:
+    """True for text without real punctuation or casing: fewer than `min_marks_per_100_words` sentence marks per 100
+    words (written English has 5-8) or fewer than `min_capitalised` of its words capitalised ("I" and sentence
+    starts alone give about 8%). Auto-captions are all lower case and unpunctuated."""
+    tokens = [token for segment in transcript.segments for token in segment.text.split()]
+    if len(tokens) < 5:
+        return False
+    marks = sum(1 for token in tokens if _SENTENCE_MARK.search(token))
+    capitalised = sum(1 for token in tokens if case_of(token) != 0)
+    return 100 * marks / len(tokens) < min_marks_per_100_words or capitalised / len(tokens) < min_capitalised
+
+
+def restore_segments(model: PunctuationModel, segments: list[Segment]) -> list[Segment]:
+    """The segments with restored text, restored across segment boundaries (a sentence may span several); each
+    keeps its own words, times and speaker. A change of speaker ends a sentence."""
+    words: list[str] = []
+    owners: list[int] = []
+    ends: set[int] = set()
+    previous_speaker: str | None = None
+    for position, segment in enumerate(segments):
+        tokens = segment.text.split()
+        if tokens and words and segment.speaker and previous_speaker and segment.speaker != previous_speaker:
+            ends.add(len(words) - 1)
+        words += tokens
+        owners += [position] * len(tokens)
+        if tokens and segment.speaker:
+            previous_speaker = segment.speaker
+    restored = model.restore(words, ends)
+    texts: list[list[str]] = [[] for _ in segments]
+    for owner, word in zip(owners, restored, strict=True):
+        texts[owner].append(word)
+    return [
+        segment.model_copy(update={"text": " ".join(texts[position])}) if texts[position] else segment.model_copy()
+        for position, segment in enumerate(segments)
+    ]
+
+
+@component
+class PunctuationRestorer:
+    """Restores punctuation and casing of a transcript that has none (see module doc); with `mode="auto"` only
+    when `needs_restoration` says so, `"on"` always, `"off"` never. `restored` tells whether it did; the talk's
+    `punctuation` records it (`"restored"`, or `"original"`).
+
+    Usage:
+        >>> restorer = PunctuationRestorer(mode="auto")
+        >>> restorer.warm_up()
+        >>> talk = Transcript(talk=Talk(id="t"), segments=[
+        ...     Segment(index=0, text="so what is pricing really", start=0.0, end=2.1),
+        ...     Segment(index=1, text="i think it is the first thing a customer learns about you", start=2.1, end=5.0),
+        ... ])
+        >>> [s.text for s in restorer.run(transcript=talk)["transcript"].segments]
+        ['So, what is pricing really?', 'I think it is the first thing a customer learns about you.']
+    """
+
+    def __init__(self, mode: RestoreMode = "auto", weights: str | None = None) -> None:
+        """:param mode: "auto" (restore when the text has no punctuation or casing), "on" or "off".
+        :param weights: an `.npz` from `training/punctuation.py`; default: the packaged one."""
+        if mode not in RESTORE_MODES:
+            raise ValueError(f"restore mode must be auto, on or off, not {mode!r}")
+        self.mode = mode
+        self.weights = weights
+        self._model: PunctuationModel | None = None
+
+    def warm_up(self) -> None:
+        if self._model is None and self.mode != "off":
+            self._model = PunctuationModel.load(Path(self.weights) if self.weights else None)
+
+    @component.output_types(transcript=Transcript, restored=bool)
+    def run(self, transcript: Transcript) -> dict[str, Any]:
+        restore = self.mode == "on" or (self.mode == "auto" and needs_restoration(transcript))
+        if not restore:  # a talk restored before (and stored so) stays marked restored
+            talk = transcript.talk.model_copy(update={"punctuation": transcript.talk.punctuation or "original"})
+            return {"transcript": transcript.model_copy(update={"talk": talk}), "restored": False}
+        self.warm_up()
+        assert self._model is not None
+        segments = restore_segments(self._model, transcript.segments)
+        talk = transcript.talk.model_copy(update={"punctuation": "restored"})
+        return {"transcript": transcript.model_copy(update={"talk": talk, "segments": segments}), "restored": True}

@@ -1,0 +1,267 @@
+"""Trains the punctuation and casing model shipped in `pipeline/weights/punctuation.npz`.
+
+Data: QMSum's training split (`../shared/eval/qmsum/train/`, 162 real meetings, MIT licence; Yale-LILY/QMSum,
+commit 83d7768): verbatim speech with punctuation and casing. The words are read as the model will see them at
+inference (lower case, no punctuation, no segment boundaries at all: the network never sees where a caption cue
+ends) and the targets are the mark after each word and each word's case. The validation split is never trained on;
+its dev half (even positions of the sorted files) only sets the boundary threshold, and `bench/punctuation.py`
+reports both halves.
+
+    nice -n 10 python training/punctuation.py --stop-after 4   # seed 14, one torch thread; writes pipeline/weights/
+
+Training runs on one CPU thread: a 5-epoch schedule of 96-word rows (AdamW, one-cycle learning rate), stopping
+after `--stop-after` epochs or after the epoch that passes `--minutes` (20), whichever comes first. The shipped
+weights are the first 4 epochs (the time limit stopped that run there: 21 minutes on a machine shared by eight,
+load average about 20 on 2 cores; an epoch takes about 80 s on an idle core), so `--stop-after 4` reproduces them.
+Then the boundary threshold is set for the best F1 on the dev half of val, and the weights are written as float16
+(1.7 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pipeline.components.punctuation import (  # noqa: E402
+    CASES,
+    UNKNOWN,
+    WEIGHTS,
+    NetworkShape,
+    PunctuationModel,
+    build_network,
+    case_of,
+    lookup_key,
+)
+
+QMSUM = ROOT.parent / "shared" / "eval" / "qmsum"
+IGNORE = -100
+_CLITICS = {"'s", "'re", "'m", "'ll", "'ve", "'d", "n't"}
+_MARKS = {",": 1, ";": 1, ":": 1, ".": 2, "!": 2, "...": 2, "..": 2, "?": 3}
+
+
+@dataclass
+class Meeting:
+    """A meeting as one stream of words: the written form, the mark after each (index into PUNCTUATION), whether
+    each word starts a sentence, and the turns (speaker, words). A turn cut off without a mark ends a sentence when
+    the next turn starts with a capital; one continued by the next turn ("{disfmarker}" / "and then ...") does
+    not."""
+
+    name: str
+    words: list[str]
+    marks: list[int]
+    starts: list[bool]
+    turns: list[tuple[str, int]]
+
+
+def _mark_of(text: str) -> int:
+    text = text.strip("\"'")
+    if not text:
+        return 0
+    return max(_MARKS.get(text, 0), *(_MARKS.get(c, 0) for c in text))
+
+
+def read_turn(content: str) -> tuple[list[str], list[int]]:
+    """A QMSum turn's words and marks: `{disfmarker}`-style tags dropped, split clitics ("you 're") re-joined,
+    punctuation tokens and trailing marks turned into the mark of the word before."""
+    words: list[str] = []
+    marks: list[int] = []
+    for token in content.split():
+        if token.startswith("{") and token.endswith("}"):
+            continue
+        if token.lower() in _CLITICS and words:
+            words[-1] += token
+            continue
+        core = token.strip("\"'.,?!;:-@#$+&")
+        if token.startswith("'") and token[1:].lower() in {"cause", "kay", "em", "til"}:
+            core = "'" + core
+        if not any(c.isalnum() for c in core):
+            if words:
+                marks[-1] = max(marks[-1], _mark_of(token))
+            continue
+        trailing = token[token.rfind(core) + len(core) :]
+        words.append(core)
+        marks.append(_mark_of(trailing))
+    return words, marks
+
+
+def read_meeting(path: Path) -> Meeting:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    words: list[str] = []
+    marks: list[int] = []
+    turns: list[tuple[str, int]] = []
+    for turn in data["meeting_transcripts"]:
+        turn_words, turn_marks = read_turn(turn["content"])
+        if not turn_words:
+            continue
+        if turns and marks[-1] < 2 and turn_words[0][:1].isupper():
+            marks[-1] = 2
+        words += turn_words
+        marks += turn_marks
+        turns.append((turn["speaker"], len(turn_words)))
+    if marks:
+        marks[-1] = max(marks[-1], 2)
+    starts = [True] + [m >= 2 for m in marks[:-1]]
+    return Meeting(path.stem, words, marks, starts, turns)
+
+
+def read_split(split: str, root: Path = QMSUM) -> list[Meeting]:
+    return [read_meeting(p) for p in sorted((root / split).glob("*.json"))]
+
+
+def val_halves(root: Path = QMSUM) -> tuple[list[Meeting], list[Meeting]]:
+    """The project's fixed split of val: dev = even positions of the sorted files, check = odd positions."""
+    meetings = read_split("val", root)
+    return meetings[0::2], meetings[1::2]
+
+
+def case_targets(meeting: Meeting) -> list[int]:
+    """Each word's case; a capitalised sentence start says nothing about the word, so it is not a target."""
+    targets = []
+    for word, start in zip(meeting.words, meeting.starts, strict=True):
+        case = case_of(word)
+        targets.append(IGNORE if start and case == 1 else case)
+    return targets
+
+
+def build_vocabulary(meetings: list[Meeting], size: int, min_count: int) -> tuple[list[str], dict[str, str]]:
+    """The `size` most frequent lookup keys (seen `min_count` times), and each key's usual mixed-case form."""
+    counts: Counter[str] = Counter()
+    forms: dict[str, Counter[str]] = defaultdict(Counter)
+    for meeting in meetings:
+        for word, start in zip(meeting.words, meeting.starts, strict=True):
+            key = lookup_key(word)
+            counts[key] += 1
+            if not start:
+                forms[word.lower()][word] += 1
+    vocabulary = ["<pad>", "<unk>"] + [w for w, c in counts.most_common(size) if c >= min_count]
+    mixed = {}
+    for lower, seen in forms.items():
+        form, count = seen.most_common(1)[0]
+        if case_of(form) == 3 and count >= 2 and count > sum(seen.values()) / 2:
+            mixed[lower] = form
+    return vocabulary, mixed
+
+
+def encode(model: PunctuationModel, meetings: list[Meeting]) -> tuple[np.ndarray, ...]:
+    words = [w for m in meetings for w in m.words]
+    word_ids, suffix_ids = model.features(words)
+    marks = np.asarray([x for m in meetings for x in m.marks], dtype=np.int64)
+    cases = np.asarray([x for m in meetings for x in case_targets(m)], dtype=np.int64)
+    return word_ids, suffix_ids, marks, cases
+
+
+def boundary_scores(model: PunctuationModel, meeting: Meeting) -> np.ndarray:
+    punct, _ = model.predict([w.lower() for w in meeting.words])
+    return punct[:, 2] + punct[:, 3]
+
+
+def best_threshold(model: PunctuationModel, meetings: list[Meeting]) -> tuple[float, float]:
+    """The boundary threshold with the best F1 over `meetings` (pooled), and that F1."""
+    scores = np.concatenate([boundary_scores(model, m) for m in meetings])
+    gold = np.concatenate([np.asarray(m.marks) >= 2 for m in meetings])
+    best = (0.5, 0.0)
+    for threshold in np.arange(0.2, 0.81, 0.025):
+        predicted = scores >= threshold
+        tp = float((predicted & gold).sum())
+        f1 = 2 * tp / max(1.0, predicted.sum() + gold.sum())
+        if f1 > best[1]:
+            best = (round(float(threshold), 3), f1)
+    return best
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    meetings = read_split("train", args.data)
+    vocabulary, mixed = build_vocabulary(meetings, args.vocabulary, args.min_count)
+    shape = NetworkShape(vocabulary=len(vocabulary))
+    network = build_network(shape)
+    model = PunctuationModel(network, vocabulary, mixed, 0.5)
+    word_ids, suffix_ids, marks, cases = encode(model, meetings)
+    total = len(word_ids)
+    print(f"{len(meetings)} meetings, {total:,} words, vocabulary {len(vocabulary):,}, {len(mixed)} mixed forms")
+    print(f"marks: {np.bincount(marks, minlength=4).tolist()}  cases: {np.bincount(cases[cases >= 0]).tolist()}")
+
+    optimiser = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps_per_epoch = total // (args.length * args.batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.1
+    )
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
+    deadline = started + 60 * args.minutes
+    for epoch in range(args.epochs):
+        network.train()
+        offsets = rng.permutation(np.arange(rng.integers(args.length), total - args.length, args.length))
+        running = 0.0
+        for step in range(steps_per_epoch):
+            rows = offsets[step * args.batch : (step + 1) * args.batch]
+            index = rows[:, None] + np.arange(args.length)[None, :]
+            words = word_ids[index].copy()
+            words[rng.random(words.shape) < args.word_dropout] = UNKNOWN  # so <unk> means something
+            punct, case = network(torch.from_numpy(words), torch.from_numpy(suffix_ids[index]))
+            loss = loss_fn(punct.reshape(-1, 4), torch.from_numpy(marks[index]).reshape(-1)) + 0.5 * loss_fn(
+                case.reshape(-1, len(CASES)), torch.from_numpy(cases[index]).reshape(-1)
+            )
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            running += float(loss.detach())
+        print(f"epoch {epoch + 1}: loss {running / steps_per_epoch:.4f}  ({time.perf_counter() - started:.0f} s)")
+        if epoch + 1 == args.stop_after:
+            break
+        if time.perf_counter() > deadline:
+            print("time budget spent: stopping early")
+            break
+    network.eval()
+    dev, _ = val_halves(args.data)
+    threshold, f1 = best_threshold(model, dev)
+    print(f"boundary threshold {threshold} (dev F1 {f1:.3f})")
+    provenance = {
+        "data": "QMSum train split (Yale-LILY/QMSum, commit 83d7768, MIT), 162 meetings",
+        "words": total,
+        "seed": args.seed,
+        "epochs": epoch + 1,
+        "threshold_tuned_on": "QMSum val dev half (even positions)",
+    }
+    PunctuationModel.save(args.out, network, shape, vocabulary, mixed, threshold, provenance)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=QMSUM, help="QMSum folder with train/ and val/")
+    parser.add_argument("--out", type=Path, default=ROOT / "pipeline" / "weights" / WEIGHTS)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--minutes", type=float, default=20.0, help="stop after the epoch that passes this")
+    parser.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs of the schedule")
+    parser.add_argument("--vocabulary", type=int, default=12000)
+    parser.add_argument("--min-count", type=int, default=3)
+    parser.add_argument("--length", type=int, default=96, help="words a training row")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--word-dropout", type=float, default=0.03)
+    parser.add_argument("--seed", type=int, default=14)
+    train(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
