@@ -286,6 +286,7 @@ class ThemeSegmenter:
         cutoff: float = 0.0,
         recur_similarity: float = 0.3,
         cross_talk_similarity: float = 0.35,
+        max_units: int = 1000,
     ) -> None:
         """
         :param method: "dp" (optimal split by within-block spread) or "tiling" (TextTiling depth scores).
@@ -297,11 +298,13 @@ class ThemeSegmenter:
         :param cutoff: ("tiling") a gap is a boundary when its depth exceeds mean + cutoff × std.
         :param recur_similarity: similarity (talk mean removed) at which non-adjacent blocks are one theme.
         :param cross_talk_similarity: similarity (event mean removed) at which blocks of two talks are one theme.
+        :param max_units: a talk longer than `max_units` × `unit_words` words gets longer units, so segmenting it
+            stays bounded in time and memory (a 3-hour talk has about 700 units of 40 words).
         """
         if method not in SEGMENTATION_METHODS:
             raise ValueError(f"method must be one of {', '.join(SEGMENTATION_METHODS)}")
-        if min(unit_words, min_theme_words, max_themes, window) < 1:
-            raise ValueError("unit_words, min_theme_words, max_themes and window must be at least 1")
+        if min(unit_words, min_theme_words, max_themes, window, max_units) < 1:
+            raise ValueError("unit_words, min_theme_words, max_themes, window and max_units must be at least 1")
         self.method = method
         self.unit_words = unit_words
         self.min_theme_words = min_theme_words
@@ -311,6 +314,7 @@ class ThemeSegmenter:
         self.cutoff = cutoff
         self.recur_similarity = recur_similarity
         self.cross_talk_similarity = cross_talk_similarity
+        self.max_units = max_units
 
     @component.output_types(documents=list[Document], themes=list[Theme])
     def run(
@@ -417,9 +421,13 @@ class ThemeSegmenter:
         """[first, last) sentence ranges of one talk's contiguous blocks: `requested` of them, or automatic."""
         words = [int(d.meta.get("words") or len((d.content or "").split())) for d in documents]
         total = sum(words)
-        units = unit_ranges(words, self.unit_words)
+        if not documents:
+            return []
+        # the dynamic programme is quadratic in units: a very long talk gets fewer, longer units
+        unit_words = max(self.unit_words, -(-total // self.max_units))
+        units = unit_ranges(words, unit_words)
         limit = requested or max(1, min(self.max_themes, total // self.min_theme_words))
-        min_size = max(1, round(self.min_theme_words / max(self.unit_words, total / len(units))))
+        min_size = max(1, round(self.min_theme_words / max(unit_words, total / len(units))))
         if requested:
             min_size = max(1, min(min_size, len(units) // requested))
         if limit == 1 or len(units) < 2 * min_size:
