@@ -75,6 +75,15 @@ def test_hostile_ids_are_one_line_and_touch_nothing_outside(site: Path, command:
     assert run_cli("list", "-w", str(workspace)).exit_code == 0  # the workspace is intact
 
 
+def test_ingest_with_a_hostile_id_touches_nothing_outside(site: Path):
+    workspace, victim = site / "ws", site / "victim"
+    before = snapshot(site, skip=workspace)
+    for talk_id in hostile_ids(victim):
+        result = run_cli("ingest", str(DATA / "fireside-chat.txt"), "--id", talk_id, "-w", str(workspace))
+        assert result.exit_code == 1 and "bad talk metadata 'id'" in result.output, (talk_id, result.output)
+    assert snapshot(site, skip=workspace) == before
+
+
 def test_a_batch_row_with_a_hostile_id_touches_nothing_outside(site: Path):
     workspace, victim = site / "ws", site / "victim"
     manifest = site / "hostile.csv"
