@@ -26,40 +26,41 @@ def model_folder(model: str) -> str:
     return str(module.get_model_path())
 
 
-@component
-class PackagedTextEmbedder(SentenceTransformersTextEmbedder):
-    """`SentenceTransformersTextEmbedder` whose `model` may be `package:MODULE` (kept so in `to_dict`).
+class _PackagedModel:
+    """Mixin for a sentence-transformers embedder (`_base`): `model` may be `package:MODULE`, and stays so in
+    `to_dict`. The base is named explicitly because `@component` re-creates the class (a bare super() fails)."""
 
-        embedder = PackagedTextEmbedder(normalize_embeddings=True, local_files_only=True)
-        embedder.warm_up()
-        vector = embedder.run(text="Why Apache?")["embedding"]  # 384 floats
-    """
+    _base: type
 
     def __init__(self, model: str = PACKAGED_MODEL, **kwargs: Any) -> None:
-        # the parent named explicitly: `@component` re-creates the class, so a bare super() does not resolve
-        SentenceTransformersTextEmbedder.__init__(self, model=model_folder(model), **kwargs)
+        self._base.__init__(self, model=model_folder(model), **kwargs)
         self.model_reference = model
 
     def to_dict(self) -> dict[str, Any]:
-        data = SentenceTransformersTextEmbedder.to_dict(self)
+        data = self._base.to_dict(self)
         data["init_parameters"]["model"] = self.model_reference
         return data
 
 
 @component
-class PackagedDocumentEmbedder(SentenceTransformersDocumentEmbedder):
-    """`SentenceTransformersDocumentEmbedder` whose `model` may be `package:MODULE` (kept so in `to_dict`).
+class PackagedTextEmbedder(_PackagedModel, SentenceTransformersTextEmbedder):
+    """`SentenceTransformersTextEmbedder` whose `model` may be `package:MODULE` (the default: the packaged model).
 
-        embedder = PackagedDocumentEmbedder(normalize_embeddings=True, local_files_only=True)
-        embedder.warm_up()
-        documents = embedder.run(documents=[Document(content="We kept Apache.")])["documents"]
+    embedder = PackagedTextEmbedder(normalize_embeddings=True, local_files_only=True)
+    embedder.warm_up()
+    vector = embedder.run(text="Why Apache?")["embedding"]  # 384 floats
     """
 
-    def __init__(self, model: str = PACKAGED_MODEL, **kwargs: Any) -> None:
-        SentenceTransformersDocumentEmbedder.__init__(self, model=model_folder(model), **kwargs)
-        self.model_reference = model
+    _base = SentenceTransformersTextEmbedder
 
-    def to_dict(self) -> dict[str, Any]:
-        data = SentenceTransformersDocumentEmbedder.to_dict(self)
-        data["init_parameters"]["model"] = self.model_reference
-        return data
+
+@component
+class PackagedDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbedder):
+    """`SentenceTransformersDocumentEmbedder` whose `model` may be `package:MODULE` (the default: the packaged model).
+
+    embedder = PackagedDocumentEmbedder(normalize_embeddings=True, local_files_only=True)
+    embedder.warm_up()
+    documents = embedder.run(documents=[Document(content="We kept Apache.")])["documents"]
+    """
+
+    _base = SentenceTransformersDocumentEmbedder
