@@ -764,7 +764,8 @@ def serve(
     store_url: StoreUrlOption = None,
 ) -> None:
     """Serve the writer's web pages and the REST API (OpenAPI at /docs) over this workspace."""
-    from pipeline.server import ServerError, ServerSettings, serve as run_server
+    from pipeline.server import ServerError, ServerSettings
+    from pipeline.server import serve as run_server
 
     try:
         settings = ServerSettings.resolve(
