@@ -191,3 +191,17 @@ def test_auto_caption_talk_recapped_end_to_end(auto_caption_recaps, talk_id: str
         assert " " + normalise(quote.text) + " " in spoken, quote.text
     sentences = recap.overview.split(". ")
     assert all(s[:1].isupper() for s in sentences if s), recap.overview
+
+
+def test_ingest_with_restoration_off_keeps_the_captions_as_they_are(tmp_path) -> None:
+    from pipeline.ingest import Ingestor
+    from pipeline.pipelines import IndexSettings
+    from pipeline.workspace import Workspace
+
+    ingestor = Ingestor(Workspace(tmp_path), IndexSettings(restore_punctuation="off"))
+    ingestor.warm_up()
+    raw = load_source(str(DATA / "lightning-pricing.json"), None, None)
+    ingestor.ingest(raw)
+    stored = ingestor.workspace.load_transcript("lightning-pricing")
+    assert stored.talk.punctuation == "original"
+    assert stored.segments == TranscriptCleaner().run(transcript=raw)["transcript"].segments
