@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pipeline.api import Library, TalksError
 from pipeline.models import EventDigest
-from pipeline.render import PROMPTS_DIR
+from pipeline.resources import PROMPTS_DIR
 from pipeline.server.drafts import DraftConflict, DraftStore
 from pipeline.server.jobs import JobError, JobManager
 from pipeline.server.security import SecurityMiddleware

@@ -225,3 +225,20 @@ def test_jobs_errors(client):
     assert client.get("/api/jobs/000000000000").status_code == 404
     assert client.get("/api/jobs/..%2F..").status_code in (404, 422)
     assert client.post("/api/jobs/not-an-id/cancel").status_code == 422
+
+
+def test_many_asks_while_an_ingest_job_writes(client):
+    """Eight questions at once from threads while an upload is being ingested: every ask answers, the job finishes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    upload = client.post(
+        "/api/ingest/files", files=[("files", ("concurrent-chat.txt", (DATA / "fireside-chat.txt").read_bytes()))]
+    )
+    questions = ["How do they price it?", "What helps maintainers avoid burnout?", "remote teams", "Apache license"]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda q: client.post("/api/ask", json={"question": q, "top_k": 2}), questions * 2))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert all(a.json()["passages"] for a in answers)
+    assert wait_for_job(client, upload.json()["id"])["status"] == "done"
+    assert client.post("/api/ask", json={"question": "burnout", "talk": "concurrent-chat"}).status_code == 200
+    client.delete("/api/talks/concurrent-chat")
