@@ -65,6 +65,14 @@ def test_the_wheel_ships_the_prompts_and_works_without_the_checkout(installed: P
     ).stdout.split()
     assert all(Path(path).is_relative_to(installed.parent) for path in where), where
     assert (Path(where[1]) / "web").is_dir() or not (ROOT / "prompts" / "web").is_dir()  # subfolders ship too
+    restored = _run(  # the punctuation model's weights ship as package data
+        python,
+        "-c",
+        "from pipeline.components.punctuation import PunctuationModel\n"
+        "print(' '.join(PunctuationModel.load().restore('so what is pricing really i think'.split())))",
+        cwd=tmp_path,
+    ).stdout
+    assert restored.startswith("So") and restored.strip().endswith(".")
 
     workspace = tmp_path / "ws"
     _run(installed / "talks", "ingest", DATA / "fireside-chat.txt", "--workspace", workspace, cwd=tmp_path)
