@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from pipeline.api import Library, TalksError
@@ -85,6 +85,8 @@ def create_app(settings: ServerSettings, library: Library | None = None) -> Fast
         summary="Conference talks as searchable, themed, citable knowledge.",
         description='Every JSON body is a model of `pipeline.models`; errors are `{"detail": one line}`.',
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.talks = state
     app.add_middleware(SecurityMiddleware, settings=settings)
@@ -95,7 +97,27 @@ def create_app(settings: ServerSettings, library: Library | None = None) -> Fast
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI from the `swagger-ui-bundle` package, not FastAPI's default CDN (the server works
+    offline)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="talks API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def _error_handlers(app: FastAPI) -> None:
