@@ -155,7 +155,9 @@ def highlighted(searcher, query: Query) -> tuple[list, list[list[float]]]:
     output = searcher.pipeline.run(inputs, include_outputs_from={"highlighter"})["highlighter"]
     path.parent.mkdir(parents=True, exist_ok=True)
     passages = [p.model_dump(mode="json") for p in output["passages"]]
-    path.write_text(json.dumps({"passages": passages, "scores": output["sentence_scores"]}))
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"passages": passages, "scores": output["sentence_scores"]}))
+    partial.replace(path)  # whole or not at all, when two runs fill the cache at once
     return output["passages"], output["sentence_scores"]
 
 
