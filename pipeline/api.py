@@ -166,7 +166,7 @@ def read_questions(path: Path) -> list[AskRequest | Answer]:
             if not isinstance(item, dict) or not str(item.get("question", "")).strip():
                 raise ValueError('needs a non-empty "question"')
             requests.append(AskRequest.model_validate({k: v for k, v in item.items() if k in AskRequest.model_fields}))
-        except (json.JSONDecodeError, ValueError) as error:
+        except (json.JSONDecodeError, ValueError, RecursionError) as error:  # RecursionError: absurdly deep JSON
             reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
             problem = f"{path}:{number}: not a question object ({reason})"
             requests.append(Answer(question=line.strip()[:80], error=problem))
