@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date as Date
 from typing import Annotated, Literal
 
@@ -35,7 +36,7 @@ def youtube_url(video_id: str | None, seconds: float | None) -> str | None:
 
 def format_timestamp(seconds: float | None) -> str:
     """`hh:mm:ss` for a time in seconds; `--:--:--` when the transcript has no times."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "--:--:--"
     total = int(seconds)
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
@@ -116,8 +117,8 @@ class Segment(BaseModel):
 
     index: int = Field(ge=0)
     text: str
-    start: float | None = Field(default=None, ge=0)
-    end: float | None = Field(default=None, ge=0)
+    start: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    end: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     speaker: str | None = None
 
 
