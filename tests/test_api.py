@@ -64,9 +64,7 @@ def test_ask_cites_passages_and_filters(library: Library, ingested):
 
 def test_ask_many_keeps_going_past_a_bad_question(library: Library, ingested):
     steps: list[Step] = []
-    answers = library.ask_many(
-        [QUESTION, AskRequest(question="pricing?", talk="nope")], top_k=2, progress=steps.append
-    )
+    answers = library.ask_many([QUESTION, AskRequest(question="pricing?", talk="nope")], top_k=2, progress=steps.append)
     assert answers[0].error is None and len(answers[0].passages) == 2
     assert "no talk 'nope'" in (answers[1].error or "")
     assert [s.done for s in steps if s.result is not None] == [1, 2]
@@ -134,3 +132,36 @@ def test_open_resolves_settings_and_rejects_bad_ones(tmp_path: Path, monkeypatch
     assert error.value.kind == "not_found"  # no talks yet
     with pytest.raises(TalksError):
         library.migrate(library.store_config)
+
+
+def test_llm_recap_progress_counts_each_call_against_the_plan(library: Library, ingested):
+    """With an LLM, `recap` reports every call as it finishes and how many calls the recap plans (the bar's total)."""
+    import json
+
+    from pipeline.llm.settings import GeneratorConfig
+    from tests.llm_server import ScriptedGenerator  # skips without llama-cpp-python
+
+    def respond(messages) -> str:
+        task = messages[-1].text or ""
+        if "Task: summarise this part" in task or "Task: merge these summaries" in task:
+            return json.dumps({"summary": "The speakers talk about maintainers.", "topics": ["maintainers"]})
+        if "Task: find the talk's main themes" in task:
+            return json.dumps({"overview": "A chat.", "themes": [{"title": "Maintainers", "parts": [1]}]})
+        return json.dumps({"takeaways": [], "quotes": []})  # the extractive takeaways fill in
+
+    class Reporting(ScriptedGenerator):
+        def chat(self, messages, **options):
+            counter = self._stream(options.get("label", "generating"), 10)
+            generation = super().chat(messages, **options)
+            counter.finish()
+            return generation
+
+    config = GeneratorConfig(backend="llama-cpp", model="scripted")
+    generator = Reporting(respond=respond)
+    library._generators[config.model_dump_json()] = generator  # the warm LLM the library would have loaded
+    steps: list[Step] = []
+    recap = library.recap("fireside-chat", generator=config, progress=steps.append)
+    calls = [step for step in steps if step.stage == "llm" and step.result is not None]
+    assert len(calls) == len(generator.calls) >= 3 and [s.done for s in calls] == list(range(1, len(calls) + 1))
+    assert calls[-1].total == len(calls)  # the plan, once the themes were known, was exact
+    assert recap.generation.method == "llama-cpp" and recap.themes[0].title == "Maintainers"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models import Answer, Transcript
+from pipeline.models import Answer, IngestReport, MigrationReport, RemovedTalk, Transcript
 from pipeline.stores import StoreConfig, open_store
 from tests.conftest import DATA, FIXTURES
 from tests.helpers import talks
@@ -139,3 +139,35 @@ def test_recap_and_themes_commands(workspace: Path, ingest_run, tmp_path: Path):
     assert unknown.returncode != 0 and "pdf" in unknown.stderr and "vtt-chapters" in unknown.stderr
     event = talks(workspace, "recap", "--event", "Open Source Founders Summit 2026", "--format", "vtt-chapters")
     assert event.returncode == 1 and "chapters are made for one talk" in event.stderr
+
+
+def test_version_choices_and_help_texts(tmp_path: Path):
+    from importlib.metadata import version
+
+    assert talks(tmp_path, "--version").stdout.strip() == f"talks {version('talks')}"
+    for args, option in (
+        (("ask", "x", "--store", "nosuch"), "--store"),
+        (("ask", "x", "--generator", "gpt"), "--generator"),
+        (("recap", "x", "--format", "pdf"), "--format"),
+        (("batch", "m.csv", "--engine", "spark"), "--engine"),
+        (("pipeline", "nosuch"), "name"),
+    ):
+        result = talks(tmp_path, *args)
+        assert result.returncode == 2 and f"Invalid value for '{option}'" in result.stderr, args
+        assert "Traceback" not in result.stderr
+    assert "citing [n] passages" in talks(tmp_path, "ask", "--help").stdout
+    ingest_help = talks(tmp_path, "ingest", "--help").stdout
+    assert ingest_help.count("TALKS_PROXY") == 1
+
+
+def test_json_reports_of_remove_reindex_and_migrate(workspace: Path, ingest_run, tmp_path: Path):
+    reindexed = talks(workspace, "reindex", "founder-talk", "--json")
+    assert reindexed.returncode == 0, reindexed.stderr
+    report = IngestReport.model_validate_json(reindexed.stdout)
+    assert [t.talk_id for t in report.talks] == ["founder-talk"] and not report.failures
+    copied = talks(workspace, "migrate", "--to", "sqlite", "--to-path", str(tmp_path / "copy.db"), "--json")
+    assert copied.returncode == 0, copied.stderr
+    migration = MigrationReport.model_validate_json(copied.stdout)
+    assert migration.verified and migration.source_chunks == migration.target_chunks > 0
+    removed = talks(workspace, "remove", "lightning-pricing", "--json")
+    assert RemovedTalk.model_validate_json(removed.stdout).talk_id == "lightning-pricing"
