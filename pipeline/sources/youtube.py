@@ -51,7 +51,7 @@ from youtube_transcript_api.proxies import GenericProxyConfig
 from pipeline.chapters import description_chapters
 from pipeline.models import Chapter
 from pipeline.sources.base import RawSegment, SourceError
-from pipeline.workspace import atomic_write
+from pipeline.workspace import atomic_write, inside, shown
 
 logger = logging.getLogger(__name__)
 
@@ -650,7 +650,9 @@ class YouTubeFetcher:
 
     def _cache_path(self, video_id: str) -> Path:
         assert self.cache_dir is not None
-        return self.cache_dir / f"{video_id}.json"
+        if not VIDEO_ID.fullmatch(video_id):  # the cache key names a file: never let it be a path
+            raise SourceError(f"youtube:{shown(video_id)}", "not a YouTube video id")
+        return inside(self.cache_dir, self.cache_dir / f"{video_id}.json")
 
     def _read_cache(self, video_id: str) -> FetchedYouTube | None:
         """The cached fetch for this video and request, or None when there is none (or it is unreadable)."""
