@@ -15,7 +15,7 @@ from pipeline.components.passages import PassageHighlighter, PassageSelector
 from pipeline.components.punctuation import PunctuationRestorer, RestoreMode
 from pipeline.components.ranking import NeighbourSmoother, RetrieverLeaders, SpeakerBooster, rank_fusion
 from pipeline.components.writer import TalkWriter
-from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder, text_embedder
+from pipeline.embedding import EMBEDDING_MODEL_NAME, SentenceEmbedder, document_embedder, text_embedder
 from pipeline.stores import ChunkStore, StoreConfig
 
 
@@ -66,7 +66,13 @@ def build_indexing_pipeline(
     pipeline.connect("punctuation.transcript", "chunker.transcript")
     pipeline.connect("punctuation.transcript", "writer.transcript")
     pipeline.connect("chunker.documents", "embedder.documents")
-    pipeline.connect("embedder.documents", "writer.documents")
+    if (store or StoreConfig()).kind == "sqlite":  # the store keeps sentence embeddings: no embedding per question
+        pipeline.add_component("sentences", SentenceEmbedder())
+        pipeline.connect("embedder.documents", "sentences.documents")
+        pipeline.connect("sentences.documents", "writer.documents")
+        pipeline.connect("sentences.sentence_vectors", "writer.sentence_vectors")
+    else:
+        pipeline.connect("embedder.documents", "writer.documents")
     return pipeline
 
 
@@ -89,7 +95,8 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
         top_k=settings.top_k, max_overlap=settings.max_overlap, leaders_after=settings.leaders_after or 0
     )
     pipeline.add_component("selector", selector)
-    pipeline.add_component("highlighter", PassageHighlighter())
+    stored_sentences = store if getattr(store, "keeps_sentence_vectors", False) else None
+    pipeline.add_component("highlighter", PassageHighlighter(vectors=stored_sentences))
     pipeline.add_component("answer_writer", ExtractiveAnswerWriter(answer_words=settings.answer_words))
     pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
     pipeline.connect("text_embedder.embedding", "highlighter.query_embedding")
@@ -161,5 +168,3 @@ def pipeline_run_inputs(pipeline: Pipeline, **values: Any) -> dict[str, dict[str
             component, socket = target.split(".", 1)
             data.setdefault(component, {})[socket] = values[name]
     return data
-
-
