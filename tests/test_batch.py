@@ -305,9 +305,9 @@ def test_youtube_rows_through_the_fake(tmp_path: Path, fake_youtube: FakeYouTube
     german = workspace.load_transcript("talkVideo01")
     assert (german.talk.language, german.talk.title, german.talk.youtube_id) == ("de", "Auf Deutsch", "talkVideo01")
     assert german.talk.source == "https://www.youtube.com/watch?v=talkVideo01"
-    assert german.segments[0].text.startswith("[de manual]")
+    assert german.segments[0].text.startswith("[de manual]")  # German: not restored (English model)
     english = workspace.load_transcript("english-cut")
-    assert english.segments[0].text.startswith("[en manual]") and english.segments[0].speaker == "Ann Lee"
+    assert english.segments[0].text.lower().startswith("[en manual]") and english.segments[0].speaker == "Ann Lee"
     assert stored_state(report).talks["talkVideo01"].timings["fetch"] > 0
 
 

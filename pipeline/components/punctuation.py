@@ -221,9 +221,13 @@ class PunctuationModel:
 def needs_restoration(
     transcript: Transcript, min_marks_per_100_words: float = 2.0, min_capitalised: float = 0.03
 ) -> bool:
-    """True for text without real punctuation or casing: fewer than `min_marks_per_100_words` sentence marks per 100
-    words (written English has 5-8) or fewer than `min_capitalised` of its words capitalised ("I" and sentence
-    starts alone give about 8%). Auto-captions are all lower case and unpunctuated."""
+    """True for English (or unknown-language) text without real punctuation or casing: fewer than
+    `min_marks_per_100_words` sentence marks per 100 words (written English has 5-8) or fewer than `min_capitalised` of
+    its words capitalised ("I" and sentence starts alone give about 8%). Auto-captions are all lower case and
+    unpunctuated. The model learnt English only, so a talk known to be in another language is left as it is."""
+    language = (transcript.talk.language or "en").lower()
+    if not language.startswith("en"):
+        return False
     tokens = [token for segment in transcript.segments for token in segment.text.split()]
     if len(tokens) < 5:
         return False
