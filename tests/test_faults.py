@@ -118,6 +118,12 @@ def test_read_only_workspace_is_one_line_and_unchanged(default_workspace: Path, 
             assert result.exit_code == 1, (command, result.output)
             assert len(error_lines(result)) == 1, (command, result.stderr)
             assert f"workspace {workspace} is read-only" in result.stderr, (command, result.stderr)
+        reads = {("list",): "fireside-chat", ("show", "fireside-chat"): "Lena Park", ("ask", "Who is on call?"): "[1]"}
+        for command, expected in reads.items():
+            with without_dac_override():  # reading a read-only workspace works
+                result = run_cli(*command, "-w", str(workspace))
+            assert result.exit_code == 0, (command, result.output, result.stderr)
+            assert expected in result.stdout, (command, result.stdout)
     finally:
         for path in [workspace, *workspace.rglob("*")]:
             path.chmod(path.stat().st_mode | 0o200)

@@ -25,12 +25,14 @@ questions in a long-lived process (`talks serve`); SQLite serialises the writers
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import apsw
 import numpy as np
@@ -88,6 +90,27 @@ def holds_talks(path: Path) -> bool:
             connection.close()
     except apsw.Error:
         return False
+
+
+def _read_only(path: Path) -> bool:
+    """An existing database we may not write (the file or its folder, which holds the WAL files)."""
+    return path.is_file() and not (
+        os.access(path, os.W_OK, effective_ids=True) and os.access(path.parent, os.W_OK, effective_ids=True)
+    )
+
+
+def _open_read_only(path: Path) -> apsw.Connection:
+    """Reads a database we may not write: `mode=ro`, which still reads a WAL left by a killed writer when its files
+    are there; where SQLite cannot set up the WAL index without write access, `immutable=1` reads the main file as
+    it is (nobody can write it either, so it cannot change under us)."""
+    flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
+    uri = f"file:{quote(str(path.resolve()))}"
+    try:
+        connection = apsw.Connection(f"{uri}?mode=ro", flags=flags)
+        connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        return connection
+    except apsw.Error:
+        return apsw.Connection(f"{uri}?immutable=1", flags=flags)
 
 
 def _unit(vector: list[float] | np.ndarray) -> np.ndarray:
@@ -158,14 +181,20 @@ class SqliteChunkStore(ChunkStore):
         if connection is not None:
             return connection
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = apsw.Connection(str(self.path))
+            if _read_only(self.path):
+                connection = _open_read_only(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = apsw.Connection(str(self.path))
             connection.set_busy_timeout(BUSY_TIMEOUT_MS)
             connection.enable_load_extension(True)
             connection.load_extension(sqlite_vec.loadable_path())
             connection.enable_load_extension(False)
-            connection.execute("PRAGMA synchronous = FULL")
-            self._ensure_schema(connection)
+            if connection.readonly("main"):
+                self._check_schema(connection)
+            else:
+                connection.execute("PRAGMA synchronous = FULL")
+                self._ensure_schema(connection)
         except apsw.NotADBError:
             raise StoreError(f"{self.describe()}: not an SQLite database (damaged, or another file)") from None
         except (apsw.Error, OSError) as error:
@@ -174,6 +203,15 @@ class SqliteChunkStore(ChunkStore):
         with self._guard:
             self._connections.append(connection)
         return connection
+
+    def _check_schema(self, connection: apsw.Connection) -> None:
+        """A read-only database must already hold this version's tables: nothing can be created in it."""
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.describe()}: read-only and of schema {version}, not {SCHEMA_VERSION}: "
+                "open it once with write access to upgrade it"
+            )
 
     def _ensure_schema(self, connection: apsw.Connection) -> None:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
