@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -48,4 +49,6 @@ def test_mcp_over_stdio(library):
             missing = await client.call_tool("recap", {"talk_id": "nope"})
             assert missing.is_error and "no talk 'nope'" in missing.content[0].text
 
-    asyncio.run(session())
+    # in a thread of its own: the browser tests' Playwright keeps an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, session()).result()
