@@ -72,6 +72,7 @@ def main(
 ) -> None:
     """Turn conference talks into searchable, themed, citable knowledge."""
 
+
 WorkspaceOption = Annotated[
     Path | None,
     typer.Option(
@@ -193,9 +194,7 @@ def _show_steps(progress: Progress, task, verb: str | None = None):
         elif isinstance(result, MigratedTalk):
             mark = "[green]✓[/green]" if result.ok else "[red]✗[/red]"
             problem = f": {escape(result.problem)}" if result.problem else ""
-            progress.console.print(
-                f"{mark} {escape(result.talk_id)}: {result.chunks} chunks{problem}", highlight=False
-            )
+            progress.console.print(f"{mark} {escape(result.talk_id)}: {result.chunks} chunks{problem}", highlight=False)
         progress.update(task, description=escape(step.label), completed=step.done, total=step.total)
 
     return show
@@ -480,7 +479,9 @@ def migrate(
     ] = None,
     to_path: Annotated[
         str | None,
-        typer.Option("--to-path", help="sqlite: the database file; qdrant: a local folder (default: in the workspace)."),
+        typer.Option(
+            "--to-path", help="sqlite: the database file; qdrant: a local folder (default: in the workspace)."
+        ),
     ] = None,
     talk: Annotated[
         list[str] | None,
@@ -750,14 +751,17 @@ def batch(
         raise typer.Exit(report.exit_code)
 
 
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
     token: Annotated[
         str | None,
-        typer.Option(envvar="TALKS_TOKEN", show_envvar=False, help="Access token for every page and API call \\[env: TALKS_TOKEN]; required off loopback."),
+        typer.Option(
+            envvar="TALKS_TOKEN",
+            show_envvar=False,
+            help="Access token for every page and API call \\[env: TALKS_TOKEN]; required off loopback.",
+        ),
     ] = None,
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
@@ -787,6 +791,7 @@ def mcp(
     from pipeline.server.mcp import serve_stdio
 
     serve_stdio(resolve_workspace(workspace), store=store, store_url=store_url)
+
 
 if __name__ == "__main__":
     app()

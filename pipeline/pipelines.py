@@ -135,18 +135,6 @@ def run_pipeline(pipeline: Pipeline, inputs: dict[str, dict[str, Any]]) -> dict[
         raise
 
 
-def query_inputs(
-    question: str, filters: dict[str, Any] | None, top_k: int, answer_words: int | None = None
-) -> dict[str, dict[str, Any]]:
-    return {
-        "text_embedder": {"text": question},
-        "bm25": {"query": question, "filters": filters},
-        "embedding_retriever": {"filters": filters},
-        "speaker_booster": {"query": question},
-        "selector": {"top_k": top_k},
-        "highlighter": {"query": question},
-        "answer_writer": {"query": question, "answer_words": answer_words},
-    }
 def io_metadata(inputs: dict[str, dict[str, Any]], outputs: dict[str, str]) -> dict[str, Any]:
     """`Pipeline.metadata` that says what to feed a pipeline and what comes out, so that a YAML dump runs without
     this package's helpers (see `pipeline_run_inputs`). `inputs` is an inputs dict (component → socket → value)
@@ -168,3 +156,17 @@ def pipeline_run_inputs(pipeline: Pipeline, **values: Any) -> dict[str, dict[str
             component, socket = target.split(".", 1)
             data.setdefault(component, {})[socket] = values[name]
     return data
+
+
+def query_inputs(
+    question: str, filters: dict[str, Any] | None, top_k: int, answer_words: int | None = None
+) -> dict[str, dict[str, Any]]:
+    return {
+        "text_embedder": {"text": question},
+        "bm25": {"query": question, "filters": filters},
+        "embedding_retriever": {"filters": filters},
+        "speaker_booster": {"query": question},
+        "selector": {"top_k": top_k},
+        "highlighter": {"query": question},
+        "answer_writer": {"query": question, "answer_words": answer_words},
+    }
