@@ -21,9 +21,10 @@ kept out of the terminal. Every node needs this package and its dependencies ins
 Stores. The workers write chunks straight to the store, so it must be one they can all reach:
 
 - pgvector, or a Qdrant server (`--store qdrant --store-url http://HOST:6333`): any cluster;
-- the memory store (files in the workspace): only when every worker sees the workspace folder (a local Ray, or a
-  cluster sharing it over a network filesystem). Checked when the workers start, with a token file the driver
-  writes into the workspace; a worker that cannot see it stops the batch with one line before any talk runs;
+- the stores in the workspace (SQLite, the default, and memory): only when every worker sees the workspace folder
+  (a local Ray, or a cluster sharing it over a network filesystem). Checked when the workers start, with a token
+  file the driver writes into the workspace; a worker that cannot see it stops the batch with one line before any
+  talk runs;
 - a local Qdrant folder: refused (one process at a time may open it).
 
 Workers that cannot see the workspace (another machine) keep a scratch workspace in their temporary folder and send
@@ -422,12 +423,12 @@ class RayEngine:
             self._stop(actors)
             raise
         blind = [worker for worker in self.workers if not worker["shared_workspace"]]
-        if blind and options.store.kind == "memory":
+        if blind and options.store.kind in ("sqlite", "memory"):
             self._stop(actors)
             raise BatchError(
-                f"the memory store lives in the workspace ({run.workspace.root}), which the Ray workers on "
-                f"{', '.join(sorted({worker['host'] for worker in blind}))} cannot see: use --store pgvector or a "
-                "Qdrant server (--store-url), a workspace every node shares, or no --address"
+                f"the {options.store.kind} store lives in the workspace ({run.workspace.root}), which the Ray "
+                f"workers on {', '.join(sorted({worker['host'] for worker in blind}))} cannot see: use --store "
+                "pgvector or a Qdrant server (--store-url), a workspace every node shares, or no --address"
             )
         self.torch_threads = self.workers[0]["torch_threads"] if self.workers else None
         return actors
