@@ -3,19 +3,16 @@ does not import Haystack)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from pipeline.stores.sqlite import SqliteChunkStore
 
 
-@component
-class SqliteKeywordRetriever:
-    """Keyword retrieval over a `SqliteChunkStore`: chunks holding any of the question's words by FTS5 BM25.
-
-    Usage: `SqliteKeywordRetriever(store=SqliteChunkStore("ws/talks.db"), top_k=10).run(query="pricing")`.
-    """
+class _SqliteRetriever:
+    """What both retrievers share: the store, `top_k` and default filters, and (de)serialisation by the store's
+    path."""
 
     def __init__(self, store: SqliteChunkStore, top_k: int = 10, filters: dict[str, Any] | None = None) -> None:
         self.store = store
@@ -26,10 +23,18 @@ class SqliteKeywordRetriever:
         return default_to_dict(self, store=str(self.store.path), top_k=self.top_k, filters=self.filters)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SqliteKeywordRetriever:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         params = dict(data["init_parameters"])
         params["store"] = SqliteChunkStore(params["store"])
         return default_from_dict(cls, {**data, "init_parameters": params})
+
+
+@component
+class SqliteKeywordRetriever(_SqliteRetriever):
+    """Keyword retrieval over a `SqliteChunkStore`: chunks holding any of the question's words by FTS5 BM25.
+
+    Usage: `SqliteKeywordRetriever(store=SqliteChunkStore("ws/talks.db"), top_k=10).run(query="pricing")`.
+    """
 
     @component.output_types(documents=list[Document])
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None) -> dict[str, Any]:
@@ -37,25 +42,11 @@ class SqliteKeywordRetriever:
 
 
 @component
-class SqliteEmbeddingRetriever:
+class SqliteEmbeddingRetriever(_SqliteRetriever):
     """Exact cosine nearest neighbours over a `SqliteChunkStore`'s `vec0` table.
 
     Usage: `SqliteEmbeddingRetriever(store=SqliteChunkStore("ws/talks.db")).run(query_embedding=vector)`.
     """
-
-    def __init__(self, store: SqliteChunkStore, top_k: int = 10, filters: dict[str, Any] | None = None) -> None:
-        self.store = store
-        self.top_k = top_k
-        self.filters = filters or None
-
-    def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, store=str(self.store.path), top_k=self.top_k, filters=self.filters)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SqliteEmbeddingRetriever:
-        params = dict(data["init_parameters"])
-        params["store"] = SqliteChunkStore(params["store"])
-        return default_from_dict(cls, {**data, "init_parameters": params})
 
     @component.output_types(documents=list[Document])
     def run(
