@@ -94,6 +94,10 @@ class Window:
     def excerpt(self) -> str:
         return "\n".join(self.lines)
 
+    def prompt_fields(self, parts: int) -> dict[str, Any]:
+        """The window's fields for a prompt: which part of how many, its segment range and its excerpt."""
+        return {"part": self.number, "parts": parts, "first": self.first, "last": self.last, "excerpt": self.excerpt}
+
 
 @dataclass
 class Digest:
@@ -330,14 +334,7 @@ class LLMRecapper:
         return value
 
     def _digest(self, run: _Run, window: Window, parts: int) -> Digest:
-        user = render_prompt(
-            "recap_digest_user",
-            part=window.number,
-            parts=parts,
-            first=window.first,
-            last=window.last,
-            excerpt=window.excerpt,
-        )
+        user = render_prompt("recap_digest_user", **window.prompt_fields(parts))
         reply = self._ask(run, user, DigestReply, f"digest {window.number}/{parts}")
         if reply is None:
             summary, topics = self._extractive_digest(run, window)
@@ -437,11 +434,7 @@ class LLMRecapper:
             return
         user = render_prompt(
             "recap_takeaways_user",
-            part=window.number,
-            parts=parts,
-            first=window.first,
-            last=window.last,
-            excerpt=window.excerpt,
+            **window.prompt_fields(parts),
             theme=plan.title,
             keywords=plan.keywords,
             others=others,
