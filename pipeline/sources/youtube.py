@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -65,6 +65,7 @@ _YOUTUBE_DOMAINS = ("youtube.com", "youtube-nocookie.com")  # and every subdomai
 _SHORT_DOMAINS = ("youtu.be", "www.youtu.be")
 _ID_PATH_PREFIXES = ("live", "shorts", "embed", "v", "e")
 CACHE_FORMAT = 2  # 2: with the video's metadata
+_T = TypeVar("_T")
 DEFAULT_TIMEOUT = 30.0
 
 # What a broken or unexpected reply raises inside the library (bad XML, bad JSON, a missing key in the player JSON).
@@ -433,16 +434,23 @@ class YouTubeFetcher:
             cached = self._read_cache(video_id)
             if cached is not None:
                 return cached
+        fetched = self._retried(where, self._fetch_once, video_id)
+        if self.cache_dir is not None:
+            self._write_cache(fetched)
+        return fetched
+
+    def _retried(
+        self, where: str, once: Callable[[str], _T], item: str, failed: str = "could not fetch captions"
+    ) -> _T:
+        """`once(item)`, retried; what still fails is a `SourceError` whose problem opens with `failed`."""
         try:
-            fetched = self._retrying(where)(self._fetch_once, video_id)
+            return self._retrying(where)(once, item)
         except SourceError:
             raise
         except (CouldNotRetrieveTranscript, requests.RequestException, *_UNPARSABLE) as error:
             problem, retryable = self._describe(error)
+            problem = problem.replace("could not fetch captions", failed)
             raise SourceError(where, problem, retryable=retryable) from error
-        if self.cache_dir is not None:
-            self._write_cache(fetched)
-        return fetched
 
     def _retrying(self, where: str) -> Retrying:
         return Retrying(
@@ -486,14 +494,7 @@ class YouTubeFetcher:
             raise SourceError(where, "not a YouTube playlist id")
         if playlist_id.startswith("RD"):
             raise SourceError(where, "a YouTube mix is made up for each viewer, not a fixed playlist: pass its videos")
-        try:
-            result = self._retrying(where)(self._playlist_once, playlist_id)
-        except SourceError:
-            raise
-        except (CouldNotRetrieveTranscript, requests.RequestException, *_UNPARSABLE) as error:
-            problem, retryable = self._describe(error)
-            problem = problem.replace("could not fetch captions", "could not read the playlist")
-            raise SourceError(where, problem, retryable=retryable) from error
+        result = self._retried(where, self._playlist_once, playlist_id, "could not read the playlist")
         if not result.videos:
             raise SourceError(where, "the playlist has no playable videos")
         return result
