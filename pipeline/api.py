@@ -486,11 +486,13 @@ class Library:
         speaker: str | None = None,
         answer_words: int | None = None,
         generator: GeneratorConfig | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Answer:
         """The answer to one question across the talks (or those of `talk`, `event`, `speaker`): the `top_k` best
         passages with timestamps, and an answer citing them as [n], written by the LLM when one is configured
         (`generator` overrides the library's for this call), else extractive (`answer_words` long, 0 for none).
-        A question given as an `AskRequest` keeps its own settings; the keyword arguments fill in the rest."""
+        A question given as an `AskRequest` keeps its own settings; the keyword arguments fill in the rest.
+        `progress` gets the LLM call's `Step("llm", ...)`s as it streams (none for an extractive answer)."""
         request = self._request(question, top_k, talk, event, speaker, answer_words)
         searcher = self._warm_searcher()
         with _errors():
@@ -508,7 +510,8 @@ class Library:
                 return answer
             from pipeline.llm.answer import LLMAnswerWriter
 
-            with self._llm_lock:
+            with self._llm_lock, self._llm_progress(llm, progress) as on_plan:
+                on_plan(0, 1)
                 return LLMAnswerWriter(llm).write(answer)
 
     def ask_many(

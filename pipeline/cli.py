@@ -424,7 +424,12 @@ def ask(
     library = _library(workspace, store, store_url, generator, model, base_url)
     defaults = {"top_k": top_k, "talk": talk, "event": event, "speaker": speaker, "answer_words": answer_words}
     if question is not None:
-        answer = library.ask(question, **defaults)
+        if library.generator_config.backend == "extractive":
+            answer = library.ask(question, **defaults)
+        else:
+            with _progress() as progress:
+                task = progress.add_task("loading the model", total=1)
+                answer = library.ask(question, progress=_LLMProgress(progress, task), **defaults)
         _print_answer(answer, as_json, many=False)
         return
     requests = read_questions(questions)

@@ -165,3 +165,30 @@ def test_llm_recap_progress_counts_each_call_against_the_plan(library: Library, 
     assert len(calls) == len(generator.calls) >= 3 and [s.done for s in calls] == list(range(1, len(calls) + 1))
     assert calls[-1].total == len(calls)  # the plan, once the themes were known, was exact
     assert recap.generation.method == "llama-cpp" and recap.themes[0].title == "Maintainers"
+
+
+def test_llm_answer_reports_its_call_as_progress(library: Library, ingested):
+    """With an LLM, `ask` reports its one call (streamed, then finished) to `progress`; extractive asks report none."""
+    import json
+
+    from pipeline.llm.settings import GeneratorConfig
+    from tests.llm_server import ScriptedGenerator  # skips without llama-cpp-python
+
+    class Reporting(ScriptedGenerator):
+        def chat(self, messages, **options):
+            counter = self._stream(options.get("label", "generating"), 10)
+            generation = super().chat(messages, **options)
+            counter.finish()
+            return generation
+
+    reply = {"answerable": True, "sentences": [{"text": "They kept Apache for contributors.", "citations": [1]}]}
+    config = GeneratorConfig(backend="llama-cpp", model="scripted-answer")
+    library._generators[config.model_dump_json()] = Reporting(respond=lambda messages: json.dumps(reply))
+    steps: list[Step] = []
+    answer = library.ask(QUESTION, generator=config, progress=steps.append)
+    finished = [step for step in steps if step.stage == "llm" and step.result is not None]
+    assert answer.method == "llama-cpp" and "[1]" in answer.answer
+    assert [(step.done, step.total) for step in finished] == [(1, 1)] and finished[0].result.label == "answer"
+    steps.clear()
+    library.ask(QUESTION, progress=steps.append)
+    assert steps == []
