@@ -147,30 +147,31 @@ class Transcript(BaseModel):
         return sum(len(s.text.split()) for s in self.segments)
 
 
-class Chunk(BaseModel):
-    """A timed window over whole segments: what gets embedded and retrieved."""
+class SegmentRange(BaseModel):
+    """Whole segments `first_segment`..`last_segment` of talk `talk_id`, and their times when known: the place in a
+    transcript that chunks, passages, citations and theme spans all point to."""
 
-    id: str
     talk_id: str
-    text: str
     first_segment: int = Field(ge=0)
     last_segment: int = Field(ge=0)
     start: float | None = None
     end: float | None = None
+
+
+class Chunk(SegmentRange):
+    """A timed window over whole segments: what gets embedded and retrieved."""
+
+    id: str
+    text: str
     speakers: list[str] = Field(default_factory=list)
 
 
-class Passage(BaseModel):
+class Passage(SegmentRange):
     """A retrieved chunk with where it sits in its talk."""
 
-    talk_id: str
     title: str
     text: str
     score: float
-    first_segment: int
-    last_segment: int
-    start: float | None = None
-    end: float | None = None
     speakers: list[str] = Field(default_factory=list)
     url: str | None = None
     highlights: list[str] = Field(
@@ -217,13 +218,9 @@ class Quote(BaseModel):
         return value
 
 
-class Citation(BaseModel):
+class Citation(SegmentRange):
     """A pointer into a talk's transcript."""
 
-    talk_id: str
-    first_segment: int
-    last_segment: int
-    start: float | None = None
     url: str | None = None
 
 
@@ -232,14 +229,8 @@ class Takeaway(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
 
 
-class Span(BaseModel):
+class Span(SegmentRange):
     """A stretch of a talk a theme covers."""
-
-    talk_id: str
-    first_segment: int
-    last_segment: int
-    start: float | None = None
-    end: float | None = None
 
 
 class Theme(BaseModel):

@@ -30,6 +30,7 @@ def citation_for(document: Document) -> Citation:
         first_segment=meta["first_segment"],
         last_segment=meta["last_segment"],
         start=meta.get("start"),
+        end=meta.get("end"),
         url=youtube_url(meta.get("youtube_id"), meta.get("start")),
     )
 
