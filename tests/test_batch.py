@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -311,7 +312,11 @@ def test_youtube_rows_through_the_fake(tmp_path: Path, fake_youtube: FakeYouTube
     assert stored_state(report).talks["talkVideo01"].timings["fetch"] > 0
 
 
-def test_youtube_block_stops_the_batch_and_a_rerun_resumes(tmp_path: Path, fake_youtube: FakeYouTube):  # noqa: F811
+def test_youtube_block_stops_the_batch_and_a_rerun_resumes(
+    tmp_path: Path,
+    fake_youtube: FakeYouTube,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+):
     fake_youtube.add("okVideo0001", standard_talk())
     fake_youtube.add("blockedVid1", FakeVideo(watch_page=RECAPTCHA_PAGE))
     fake_youtube.add("laterVideo1", standard_talk())
@@ -329,6 +334,8 @@ def test_youtube_block_stops_the_batch_and_a_rerun_resumes(tmp_path: Path, fake_
         "laterVideo1": "pending",
     }
     assert fake_youtube.count(video_id="laterVideo1") == 0  # nothing more was asked of YouTube
+    retries = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "attempt" in r.getMessage()]
+    assert [line.split(" failed")[0] for line in retries] == ["talk blockedVid1 (youtube:blockedVid1): attempt 1 of 2"]
     assert "blocking requests" in report.stopped and report.exit_code == 1
     assert f"resume with: talks batch {manifest}" in report.resume and "--proxy URL" in report.resume
     state = stored_state(report).talks

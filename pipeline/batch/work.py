@@ -164,7 +164,22 @@ def torch_threads(jobs: int) -> Iterator[int]:
 
 
 class _TimedFetcher(YouTubeFetcher):
-    """A `YouTubeFetcher` whose fetch time (network or cache) counts as the `fetch` stage."""
+    """A `YouTubeFetcher` whose fetch time (network or cache) counts as the `fetch` stage, and whose retry lines
+    (logged at WARNING: a batch has no progress line that shows them) name the talk being fetched."""
+
+    _talk = threading.local()  # the fetch threads share a fetcher: each thread's talk
+
+    @contextlib.contextmanager
+    def for_talk(self, talk_id: str) -> Iterator[None]:
+        self._talk.id = talk_id
+        try:
+            yield
+        finally:
+            self._talk.id = None
+
+    def retry_where(self, where: str) -> str:
+        talk_id = getattr(self._talk, "id", None)
+        return f"talk {talk_id} ({where})" if talk_id else where
 
     def fetch(self, video_id: str) -> FetchedYouTube:
         started = time.perf_counter()
@@ -209,7 +224,8 @@ def load_transcript(job: Job, fetcher: YouTubeFetcher | None, timings: dict[str,
 
     started = time.perf_counter()
     try:
-        with timing(timings):
+        talk = fetcher.for_talk(job.row.talk_id) if isinstance(fetcher, _TimedFetcher) else contextlib.nullcontext()
+        with timing(timings), talk:
             transcript = load_source(job.row.location, job.row.metadata, fetcher)
     except SourceError as error:
         status: OutcomeStatus = "pending" if error.retryable else "failed"

@@ -376,7 +376,8 @@ class YouTubeFetcher:
     network at all (the host name does not resolve, the network is unreachable, the connection is refused, also by
     a proxy) and every answer that is not an error of the moment (no captions, a private video, a 403, ...). A
     failure of the network or a block is still `retryable` in the `SourceError` (re-running later may work). Each
-    retry is logged at INFO and passed, as one line, to `on_retry` (the CLI shows it on its progress line).
+    retry is one line (`retry_where` names what was being fetched): passed to `on_retry` (the CLI shows it on its
+    progress line) and logged at INFO; without `on_retry` nothing else shows it, so it is logged at WARNING.
 
     Metadata: the video's title, channel, upload date, length and description chapters (`VideoDetails`) come from
     the player responses the library fetches anyway (the innertube reply, and the one embedded in the watch page),
@@ -584,15 +585,19 @@ class YouTubeFetcher:
             return True
         return isinstance(error, YouTubeRequestFailed) and (_http_status(error) or 0) >= 500
 
+    def retry_where(self, where: str) -> str:
+        """What a retry line names (`youtube:<video id>`); a batch adds the talk."""
+        return where
+
     def _log_retry(self, where: str) -> Callable[[RetryCallState], None]:
         def log(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             line = (
-                f"{where}: attempt {state.attempt_number} of {self.max_attempts} failed ({type(error).__name__}); "
-                f"retrying in {wait:.1f}s"
+                f"{self.retry_where(where)}: attempt {state.attempt_number} of {self.max_attempts} failed "
+                f"({type(error).__name__}); retrying in {wait:.1f}s"
             )
-            logger.info("%s", line)
+            logger.log(logging.INFO if self.on_retry is not None else logging.WARNING, "%s", line)
             if self.on_retry is not None:
                 self.on_retry(line)
 

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.sources import expand_sources, load_source
 from pipeline.sources.base import RawSegment, SourceError
+from pipeline.sources.speakers import channel_speaker
 from pipeline.sources.youtube import YouTubeFetcher, parse_playlist_id, parse_video_id
 from tests.fakeyoutube import (
     AGE_REASON,
@@ -321,6 +322,14 @@ def test_blocked_is_retried_then_retryable(
     assert all(record.levelno == logging.INFO for record in caplog.records)  # not printed unless asked for
 
 
+def test_retries_nobody_shows_are_logged_as_warnings(yt: FakeYouTube, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="pipeline.sources.youtube"):
+        failure(yt, BOT, max_attempts=2, backoff_seconds=0.001)  # no on_retry (a batch run)
+    assert [(r.levelno, r.getMessage().split(" failed")[0]) for r in caplog.records] == [
+        (logging.WARNING, f"youtube:{BOT}: attempt 1 of 2")
+    ]
+
+
 def test_one_attempt_means_no_retry(yt: FakeYouTube) -> None:
     assert failure(yt, BOT, max_attempts=1).retryable is True
     assert yt.count("player") == 1
@@ -618,13 +627,15 @@ def test_a_youtube_talk_gets_its_metadata_and_flags_still_win(yt: FakeYouTube) -
     add_metadata_videos(yt)
     url = f"https://www.youtube.com/watch?v={CHAPTERED}"
 
-    talk = load_source(url, None, fetcher(yt)).talk
+    transcript = load_source(url, None, fetcher(yt))
+    talk = transcript.talk
     assert (talk.id, talk.title, talk.speakers, talk.date) == (
         CHAPTERED,
         "Pricing Developer Tools",
-        ["DevTools Conf"],
+        [],  # a conference's channel is not the speaker of its talks
         date(2026, 3, 2),
     )
+    assert {segment.speaker for segment in transcript.segments} == {None}
     assert talk.duration == 305.0 and [c.title for c in talk.chapters][:2] == ["Intro", "Seat-based pricing"]
     assert talk.extra == {"channel": "DevTools Conf"} and talk.source == url
 
@@ -637,6 +648,34 @@ def test_a_youtube_talk_gets_its_metadata_and_flags_still_win(yt: FakeYouTube) -
         "Conf",
     )
     assert given.extra["channel"] == "DevTools Conf"  # the channel is kept even when the speakers are given
+
+
+@pytest.mark.parametrize(
+    ("channel", "speaker"),
+    [
+        ("Maya Lindqvist", "Maya Lindqvist"),
+        ("Guido van Rossum", "Guido van Rossum"),
+        ("Seán O'Brien", "Seán O'Brien"),
+        ("Ada McGee", "Ada McGee"),
+        ("DevTools Conf", None),
+        ("PyCon Italia", None),
+        ("GOTO Conferences", None),
+        ("Google for Developers", None),
+        ("Talks at Google", None),
+        ("Fireship", None),
+        ("NDC 2024", None),
+        ("", None),
+    ],
+)
+def test_the_channel_is_the_speaker_only_when_it_reads_as_a_persons_name(channel: str, speaker: str | None) -> None:
+    assert channel_speaker(channel) == speaker
+
+
+def test_a_persons_channel_is_the_speaker_of_every_segment(yt: FakeYouTube) -> None:
+    yt.add("personChan1", FakeVideo(tracks=[FakeTrack("en", "English", cues=talk_cues())], channel="Maya Lindqvist"))
+    transcript = load_source("personChan1", None, fetcher(yt))
+    assert transcript.talk.speakers == ["Maya Lindqvist"] and transcript.talk.extra == {"channel": "Maya Lindqvist"}
+    assert {segment.speaker for segment in transcript.segments} == {"Maya Lindqvist"}
 
 
 # -- playlists -----------------------------------------------------------------------------------------------------
