@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.models import Transcript
 from pipeline.sources.base import SourceError
 from pipeline.sources.files import build_talk, discover, load_file, transcript_from_segments
+from pipeline.sources.speakers import channel_speaker
 from pipeline.sources.youtube import YouTubeFetcher, parse_playlist_id, parse_video_id, watch_url
 
 __all__ = ["SourceError", "expand_sources", "load_source"]
@@ -60,7 +61,7 @@ def load_source(item: str, overrides: dict[str, Any] | None, youtube: YouTubeFet
         "language": fetched.language_code,
         "captions_auto": fetched.is_generated,
         "title": video.title,
-        "speakers": [video.channel] if video.channel else [],  # the channel, unless the speakers are given
+        "speakers": [speaker] if (speaker := channel_speaker(video.channel)) else [],  # a person's channel only
         "date": video.upload_date,
         "duration": video.duration,
         "chapters": list(video.chapters),
