@@ -1,41 +1,51 @@
-"""LLM answers and recaps against the extractive methods on QMSum val, and the cost of a recap of a 40-minute talk.
+"""LLM answers and whole-meeting recaps against the extractive methods on QMSum val, dev and check halves side by
+side with 90% bootstrap intervals (over meetings), and the cost of an LLM recap of the founder talk.
 
-Fixed subset: the first `--specific` specific queries (meetings in sorted order, queries in file order) answered
-from the passages `Searcher` retrieves in their own meeting, and the first `--general` "Summarize the whole
-meeting" queries answered by a whole recap (overview and takeaways). ROUGE-1/2/Lsum F1 (rouge_score, stemmed)
-for the LLM and the extractive method on the same items; then the time, tokens/s and grounding totals of an LLM
-recap of data/founder-talk.vtt. Needs the local Qwen model (`talks models install qwen2.5-1.5b`); without it,
-says so and exits 0.
+Specific queries: the first `--per-meeting` specific queries of every meeting of each half (`bench.qmsum.val_halves`;
+4 a meeting gives 72 dev and 68 check queries), answered from the passages the real query pipeline retrieves in
+their own meeting (cached, as in `bench/answers_qmsum.py`) by `LLMAnswerWriter` and, on the same passages, by the
+extractive writer at `--answer-words` (the paired difference is the LLM's gain). Citations: every sentence of an
+LLM answer must cite passages the model was shown (`invalid` counts sentences that do not; the grounding totals
+count the citations the writer dropped). General queries: the "Summarize the whole meeting" query of the first
+`--general` meetings of each half, against the LLM recap's overview (and overview plus takeaways) and the extractive
+recap's. ROUGE-1/2/Lsum F1 (rouge_score, stemmed). Queries are run dev and check interleaved, and every result is
+appended to a JSONL file keyed by the model, the writer settings and the prompt templates
+(`/tmp/talks-bench-cache/llm-qmsum-<key>.jsonl`), so a rerun resumes where the last one stopped and a partial run
+still reports both halves. Needs the local Qwen model (`talks models install qwen2.5-1.5b`); without it, says so
+and exits 0.
 
-Run: `python bench/llm_qmsum.py [--specific 20 --general 5 --model qwen2.5-1.5b --out results.json]`.
+Run: `nice -n 10 python bench/llm_qmsum.py [--per-meeting 4 --general 3 --no-founder --report-only]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
+from itertools import zip_longest
 from pathlib import Path
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.qmsum import load_meeting, meeting_files
+import numpy as np
+
+from bench.qmsum import CACHE_DIR, HALVES, cached_workspace, highlighted, interval, load_meeting, val_halves
 from pipeline.llm.base import ProgressEvent, UsageTotals
-from pipeline.llm.factory import create_generator
 from pipeline.llm.install import ModelInstallError, resolve_model
-from pipeline.llm.settings import GeneratorConfig
 from pipeline.models import GroundingReport, TalkRecap
+from pipeline.resources import PROMPTS_DIR
 from pipeline.text import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 FOUNDER_TALK = ROOT / "data" / "founder-talk.vtt"
 GENERAL_QUERY = "summarize the whole meeting"
 METRICS = ("rouge1", "rouge2", "rougeLsum")
+SHORT = {"rouge1": "R-1", "rouge2": "R-2", "rougeLsum": "R-Lsum"}
 
 
 def recap_text(recap: TalkRecap) -> str:
@@ -48,10 +58,6 @@ def rouge(scorer, prediction: str, reference: str) -> dict[str, float]:
     lines = "\n".join(split_sentences(prediction)) or prediction
     scores = scorer.score("\n".join(split_sentences(reference)) or reference, lines)
     return {metric: 100 * scores[metric].fmeasure for metric in METRICS}
-
-
-def mean(rows: list[dict[str, float]], key: str) -> float:
-    return sum(row[key] for row in rows) / len(rows) if rows else 0.0
 
 
 def add_report(total: GroundingReport, report: GroundingReport | None) -> None:
@@ -88,33 +94,44 @@ def print_step(event: ProgressEvent) -> None:
         print(f"    {event.label}: {event.prompt_tokens} tokens read, {event.tokens} written, {event.seconds:.1f}s")
 
 
-def select_queries(specific: int, general: int) -> tuple[list, list, dict]:
-    """The fixed subset: (meeting, query) pairs, (meeting, gold summary) pairs and the transcripts they need."""
-    specifics, generals, transcripts = [], [], {}
-    for path in meeting_files():
-        if len(specifics) >= specific and len(generals) >= general:
-            break
-        transcript, queries, data = load_meeting(path)
-        wanted = queries[: max(0, specific - len(specifics))]
-        summaries = [q for q in data["general_query_list"] if q["query"].strip().rstrip(".").lower() == GENERAL_QUERY]
-        summaries = summaries[: max(0, general - len(generals))]
-        if wanted or summaries:
-            transcripts[transcript.talk.id] = transcript
-        specifics += [(transcript.talk.id, query) for query in wanted]
-        generals += [(transcript.talk.id, item["answer"]) for item in summaries]
-    return specifics, generals, transcripts
+def select_items(per_meeting: int, general: int) -> list[tuple[str, str, object]]:
+    """(half, kind, item) in run order: each half's specific queries (the first of every meeting, then the second...)
+    and general summaries, dev and check interleaved, so that a partial run covers both halves and most meetings."""
+    queues: dict[str, list] = {}
+    for half, paths in val_halves().items():
+        specifics, generals = [], []
+        for number, path in enumerate(paths):
+            transcript, queries, data = load_meeting(path)
+            specifics += [(rank, number, (half, "specific", query)) for rank, query in enumerate(queries[:per_meeting])]
+            if number < general:
+                summaries = [
+                    q for q in data["general_query_list"] if q["query"].strip().rstrip(".").lower() == GENERAL_QUERY
+                ]
+                generals += [(half, "general", (transcript, item["answer"])) for item in summaries[:1]]
+        queues[half] = [item for *_, item in sorted(specifics, key=lambda entry: entry[:2])] + generals
+    return [item for pair in zip_longest(*queues.values()) for item in pair if item is not None]
+
+
+def results_path(model: Path, settings: dict) -> Path:
+    """The JSONL file of this model, these settings and the current prompt templates (a prompt edit starts afresh)."""
+    digest = hashlib.sha256(json.dumps({"model": model.name, **settings}, sort_keys=True).encode())
+    for template in sorted(PROMPTS_DIR.glob("*.jinja")):
+        if template.name.startswith(("answer_", "recap_", "repair_")):
+            digest.update(template.name.encode() + template.read_bytes())
+    return CACHE_DIR / f"llm-qmsum-{digest.hexdigest()[:16]}.jsonl"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="qwen2.5-1.5b", help="short name or GGUF path (default: qwen2.5-1.5b)")
-    parser.add_argument("--specific", type=int, default=20, help="specific queries (default 20)")
-    parser.add_argument("--general", type=int, default=5, help="whole-meeting summaries (default 5)")
+    parser.add_argument("--per-meeting", type=int, default=4, help="specific queries per meeting (default 4)")
+    parser.add_argument("--general", type=int, default=3, help="whole-meeting summaries per half (default 3)")
     parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--max-tokens", type=int, default=400)
-    parser.add_argument("--top-k", type=int, default=5, help="passages per specific query")
+    parser.add_argument("--max-passages", type=int, default=3, help="passages the LLM answer reads (default 3)")
+    parser.add_argument("--answer-words", type=int, default=65, help="extractive answer length (default 65)")
     parser.add_argument("--no-founder", action="store_true", help="skip the founder-talk recap timing")
-    parser.add_argument("--out", type=Path, help="write every item's scores and the totals as JSON")
+    parser.add_argument("--report-only", action="store_true", help="report the stored results, run nothing")
+    parser.add_argument("--out", type=Path, help="the results file (default: keyed by model, settings, prompts)")
     parser.add_argument("--verbose", action="store_true", help="print every model call as it ends")
     args = parser.parse_args()
 
@@ -123,151 +140,180 @@ def main() -> None:
     except ModelInstallError as error:
         print(f"skipped: {error}")
         return
+    settings = {"n_ctx": args.n_ctx, "max_passages": args.max_passages, "answer_words": args.answer_words}
+    out = args.out or results_path(model, settings)
+    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    print(f"results: {out} ({len(done)} stored)")
+    if not args.report_only:
+        run(args, model, out, {(row["kind"], row["meeting"], row["query"]) for row in done})
+        done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    report(done)
+
+
+def run(args, model: Path, out: Path, done: set) -> None:
+    """Answers and recaps every selected item not in `done`, appending each result to `out` as it ends."""
     from rouge_score import rouge_scorer
 
-    from pipeline.components.cleaner import TranscriptCleaner
-    from pipeline.ingest import Ingestor
-    from pipeline.llm.answer import LLMAnswerWriter
+    from pipeline.components.answer import ExtractiveAnswerWriter
+    from pipeline.llm.answer import NO_ANSWER, LLMAnswerWriter
+    from pipeline.llm.factory import create_generator
     from pipeline.llm.recap import LLMRecapper
-    from pipeline.pipelines import QuerySettings
+    from pipeline.llm.settings import GeneratorConfig
+    from pipeline.models import Answer
     from pipeline.query import Searcher
-    from pipeline.sources.files import load_file
+    from pipeline.recap import Recapper
     from pipeline.workspace import Workspace
 
-    config = GeneratorConfig(backend="llama-cpp", model=str(model), n_ctx=args.n_ctx, max_tokens=args.max_tokens)
+    config = GeneratorConfig(backend="llama-cpp", model=str(model), n_ctx=args.n_ctx)
     generator = create_generator(config, progress=print_step if args.verbose else None)
-    generator.warm_up()
-    writer, recapper = LLMAnswerWriter(generator), LLMRecapper(generator)
+    writer = LLMAnswerWriter(generator, max_passages=args.max_passages)
+    recapper = LLMRecapper(generator)
+    extractive_writer = ExtractiveAnswerWriter(answer_words=args.answer_words)
+    extractive_recapper = Recapper(Workspace(CACHE_DIR))  # recap_transcript reads no workspace
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
-    specifics, generals, transcripts = select_queries(args.specific, args.general)
-    print(
-        f"model {model.name}: {len(specifics)} specific, {len(generals)} general queries ({len(transcripts)} meetings)"
-    )
-    results: dict = {"model": model.name, "config": config.parameters(), "specific": [], "general": []}
-    grounding = GroundingReport()
-
-    with tempfile.TemporaryDirectory() as directory:
-        workspace = Workspace(Path(directory))
-        ingestor = Ingestor(workspace)
-        ingestor.warm_up()
-        for meeting, _ in specifics:
-            if not workspace.has_talk(meeting):
-                ingestor.ingest(transcripts[meeting])
-        searcher = Searcher(workspace, QuerySettings(top_k=args.top_k)) if specifics else None
-        if searcher:
-            searcher.warm_up()
+    halves = val_halves()
+    searcher = Searcher(Workspace(cached_workspace("qmsum-val", halves["dev"] + halves["check"])))
+    items = select_items(args.per_meeting, args.general)
+    keys = [(kind, *_names(kind, item)) for _, kind, item in items]
+    todo = [item for item, key in zip(items, keys, strict=True) if key not in done]
+    print(f"model {model.name}: {len(items)} items, {len(todo)} to run (`uptime`: {os.getloadavg()[0]:.1f})")
+    for number, (half, kind, item) in enumerate(todo, start=1):
+        meeting, query = _names(kind, item)
         before = dataclasses.replace(generator.usage)
-        for number, (meeting, query) in enumerate(specifics, start=1):
-            retrieved = searcher.ask(query.question, top_k=args.top_k, talk=meeting)
+        row = {"half": half, "kind": kind, "meeting": meeting, "query": query, "load": round(os.getloadavg()[0], 1)}
+        if kind == "specific":
+            passages, scores = highlighted(searcher, item)
+            extractive = extractive_writer.run(query=item.question, passages=passages, sentence_scores=scores)["answer"]
             started = time.perf_counter()
-            written = writer.write(retrieved)
+            written = writer.write(
+                Answer(question=item.question, passages=passages, sentences=extractive.sentences, method="extractive")
+            )
             seconds = time.perf_counter() - started
-            llm_text = " ".join(s.text for s in written.sentences)
-            extractive_text = " ".join(s.text for s in retrieved.sentences)  # Searcher's extractive answer
-            row = {
-                "meeting": meeting,
-                "query": query.question,
-                "llm": rouge(scorer, llm_text, query.answer),
-                "extractive": rouge(scorer, extractive_text, query.answer),
+            llm_text = " ".join(s.text for s in written.sentences if s.text != NO_ANSWER)
+            extractive_text = " ".join(s.text for s in extractive.sentences)
+            invalid = sum(
+                1
+                for s in written.sentences
+                if s.text != NO_ANSWER and (not s.citations or not all(1 <= n <= len(passages) for n in s.citations))
+            )
+            row |= {
+                "llm": rouge(scorer, llm_text, item.answer),
+                "extractive": rouge(scorer, extractive_text, item.answer),
                 "llm_words": len(llm_text.split()),
                 "extractive_words": len(extractive_text.split()),
                 "method": written.method,
-                "seconds": round(seconds, 1),
+                "sentences": len(written.sentences),
+                "invalid": invalid,
+                "no_answer": not llm_text,
+                "grounding": written.grounding.model_dump() if written.grounding else None,
+                "text": written.answer,
             }
-            add_report(grounding, written.grounding)
-            results["specific"].append(row)
-            print(f"  specific {number}/{len(specifics)} {meeting}: {seconds:.0f}s R1 {row['llm']['rouge1']:.1f}")
-        results["specific_usage"] = usage_since(before, generator.usage)
-
-    if generals or not args.no_founder:
-        from pipeline.recap import Recapper
-
-        extractive = Recapper(Workspace(Path(tempfile.gettempdir())))  # recap_transcript reads no workspace
-    before = dataclasses.replace(generator.usage)
-    for number, (meeting, gold) in enumerate(generals, start=1):
-        transcript = transcripts[meeting]
-        started = time.perf_counter()
-        recap = recapper.recap_transcript(transcript)
-        seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        baseline = extractive.recap_transcript(transcript)
-        extractive_seconds = time.perf_counter() - started
-        row = {
-            "meeting": meeting,
-            "llm": rouge(scorer, recap_text(recap), gold),
-            "extractive": rouge(scorer, recap_text(baseline), gold),
-            "llm_words": len(recap_text(recap).split()),
-            "extractive_words": len(recap_text(baseline).split()),
-            "seconds": round(seconds, 1),
-            "extractive_seconds": round(extractive_seconds, 1),
-            "fallbacks": len(recap.grounding.fallbacks),
-        }
-        add_report(grounding, recap.grounding)
-        results["general"].append(row)
-        print(f"  general {number}/{len(generals)} {meeting}: {seconds:.0f}s R1 {row['llm']['rouge1']:.1f}")
-    results["general_usage"] = usage_since(before, generator.usage)
-
-    if not args.no_founder:
-        talk = TranscriptCleaner().run(transcript=load_file(FOUNDER_TALK))["transcript"]
-        before = dataclasses.replace(generator.usage)
-        started = time.perf_counter()
-        recap = recapper.recap_transcript(talk)
-        seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        extractive.recap_transcript(talk)
-        results["founder_talk"] = {
-            "minutes": round((talk.duration or 0) / 60, 1),
-            "words": talk.word_count,
-            "llm_seconds": round(seconds, 1),
-            "extractive_seconds": round(time.perf_counter() - started, 1),
-            "usage": usage_since(before, generator.usage),
-            "windows": recap.generation.parameters.get("windows"),
-            "themes": len(recap.themes),
-            "takeaways": sum(len(theme.takeaways) for theme in recap.themes),
-            "quotes": sum(len(theme.quotes) for theme in recap.themes),
-            "grounding": recap.grounding.model_dump(),
-            "recap": recap.model_dump(mode="json"),
-        }
-        add_report(grounding, recap.grounding)
-
-    results["grounding_totals"] = grounding.model_dump(exclude={"fallbacks"}) | {"fallbacks": len(grounding.fallbacks)}
-    print_summary(results)
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
-        print(f"wrote {args.out}")
-
-
-def print_summary(results: dict) -> None:
-    print("\nROUGE F1 (×100)            | " + " | ".join(f"{m:>9}" for m in METRICS) + " |  words")
-    for kind in ("specific", "general"):
-        rows = results[kind]
-        if not rows:
-            continue
-        for method in ("llm", "extractive"):
-            scores = [mean([row[method] for row in rows], metric) for metric in METRICS]
-            words = mean(rows, f"{method}_words")
-            label = f"{kind} ({len(rows)}), {method}"
-            print(f"{label:<26} | " + " | ".join(f"{s:9.2f}" for s in scores) + f" | {words:6.0f}")
-    for kind in ("specific_usage", "general_usage"):
-        if results.get(kind, {}).get("calls"):
-            usage = results[kind]
-            print(
-                f"{kind}: {usage['calls']} calls, {usage['tokens']} tokens written, {usage['prompt_tokens']} read, "
-                f"{usage['seconds']}s; {usage['prompt_tokens_per_second']} tokens/s reading, "
-                f"{usage['generation_tokens_per_second']} tokens/s writing, {usage['tokens_per_second']} end to end"
-            )
-    if "founder_talk" in results:
-        founder = results["founder_talk"]
-        usage = founder["usage"]
+        else:
+            transcript, gold = item
+            started = time.perf_counter()
+            recap = recapper.recap_transcript(transcript)
+            seconds = time.perf_counter() - started
+            baseline = extractive_recapper.recap_transcript(transcript)
+            row |= {
+                "llm": rouge(scorer, recap.overview, gold),
+                "extractive": rouge(scorer, baseline.overview, gold),
+                "llm_full": rouge(scorer, recap_text(recap), gold),
+                "extractive_full": rouge(scorer, recap_text(baseline), gold),
+                "llm_words": len(recap.overview.split()),
+                "extractive_words": len(baseline.overview.split()),
+                "grounding": recap.grounding.model_dump(),
+                "text": recap.overview,
+            }
+        row |= {"seconds": round(seconds, 1), "usage": usage_since(before, generator.usage)}
+        with out.open("a") as file:
+            file.write(json.dumps(row) + "\n")
         print(
-            f"founder talk ({founder['minutes']} min, {founder['words']} words): LLM recap {founder['llm_seconds']}s "
-            f"({founder['windows']} windows, {usage['calls']} calls, {usage['prompt_tokens']} tokens read at "
-            f"{usage['prompt_tokens_per_second']}/s, {usage['tokens']} written at "
-            f"{usage['generation_tokens_per_second']}/s), "
-            f"extractive {founder['extractive_seconds']}s; "
-            f"{founder['themes']} themes, {founder['takeaways']} takeaways, {founder['quotes']} quotes"
+            f"  {number}/{len(todo)} {half} {kind} {meeting}: {seconds:.0f}s, R-1 {row['llm']['rouge1']:.1f} "
+            f"(extractive {row['extractive']['rouge1']:.1f}), load {row['load']}",
+            flush=True,
         )
-    print(f"grounding totals: {results['grounding_totals']}")
+    if not args.no_founder:
+        founder_timing(recapper, extractive_recapper, generator)
+
+
+def _names(kind: str, item) -> tuple[str, str]:
+    return (item.meeting, item.question) if kind == "specific" else (item[0].talk.id, GENERAL_QUERY)
+
+
+def founder_timing(recapper, extractive_recapper, generator) -> None:
+    """The time, tokens/s and grounding of an LLM recap of data/founder-talk.vtt beside the extractive recap's."""
+    from pipeline.components.cleaner import TranscriptCleaner
+    from pipeline.sources.files import load_file
+
+    talk = TranscriptCleaner().run(transcript=load_file(FOUNDER_TALK))["transcript"]
+    before = dataclasses.replace(generator.usage)
+    started = time.perf_counter()
+    recap = recapper.recap_transcript(talk)
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    extractive_recapper.recap_transcript(talk)
+    extractive_seconds = time.perf_counter() - started
+    usage = usage_since(before, generator.usage)
+    print(
+        f"founder talk ({(talk.duration or 0) / 60:.1f} min, {talk.word_count} words, load "
+        f"{os.getloadavg()[0]:.1f}): LLM recap {seconds:.0f}s ({usage['calls']} calls, {usage['prompt_tokens']} tokens "
+        f"read at {usage['prompt_tokens_per_second']}/s, {usage['tokens']} written at "
+        f"{usage['generation_tokens_per_second']}/s), extractive {extractive_seconds:.1f}s; grounding "
+        f"{recap.grounding.model_dump(exclude={'fallbacks'})}"
+    )
+
+
+def report(rows: list[dict]) -> None:
+    """Both halves side by side: mean [90% bootstrap interval over meetings], and the paired LLM − extractive."""
+    for kind, label in (("specific", "specific queries"), ("general", "whole-meeting summaries (overview)")):
+        chosen = {half: [row for row in rows if row["kind"] == kind and row["half"] == half] for half in HALVES}
+        if not any(chosen.values()):
+            continue
+        counts = ", ".join(
+            f"{half} {len({r['meeting'] for r in chosen[half]})} meetings / {len(chosen[half])}" for half in HALVES
+        )
+        print(f"\nQMSum val {label} ({counts}); ROUGE F1 x100, mean [90% bootstrap interval over meetings]")
+        columns = [f"{SHORT[m]} {half}" for m in METRICS[:2] for half in HALVES]
+        print(" | ".join([f"{'method':>22}", f"{'words':>5}"] + [f"{c:>18}" for c in columns]))
+        methods = ["llm", "extractive"] + (["llm_full", "extractive_full"] if kind == "general" else [])
+        for method in methods:
+            cells = [
+                _cell(chosen[half], lambda r, m=metric, k=method: r[k][m]) for metric in METRICS[:2] for half in HALVES
+            ]
+            words = [r[f"{method.split('_')[0]}_words"] for h in HALVES for r in chosen[h]]
+            name = {"llm_full": "llm overview+takeaways", "extractive_full": "extr. overview+takeaways"}.get(
+                method, method
+            )
+            print(" | ".join([f"{name:>22}", f"{np.mean(words):5.0f}" if "full" not in method else f"{'':>5}", *cells]))
+        cells = [
+            _cell(chosen[half], lambda r, m=metric: r["llm"][m] - r["extractive"][m], signed=True)
+            for metric in METRICS[:2]
+            for half in HALVES
+        ]
+        print(" | ".join([f"{'llm − extractive':>22}", f"{'':>5}", *cells]))
+        for half in HALVES:
+            done = chosen[half]
+            if not done:
+                continue
+            seconds = [r["seconds"] for r in done]
+            loads = [r["load"] for r in done]
+            line = f"  {half}: median {np.median(seconds):.0f}s an item (load {min(loads)}–{max(loads)})"
+            if kind == "specific":
+                grounding = [r["grounding"] or {} for r in done]
+                line += (
+                    f"; {sum(r['invalid'] for r in done)} answer sentences with an invalid citation, "
+                    f"{sum(g.get('citations_dropped', 0) for g in grounding)} of "
+                    f"{sum(g.get('citations_checked', 0) for g in grounding)} citations dropped by the writer, "
+                    f"{sum(r['no_answer'] for r in done)} no-answer replies, "
+                    f"{sum(r['method'] == 'extractive' for r in done)} extractive fallbacks"
+                )
+            print(line)
+
+
+def _cell(rows: list[dict], value, signed: bool = False) -> str:
+    if not rows:
+        return f"{'–':>18}"
+    return f"{interval([value(r) for r in rows], [r['meeting'] for r in rows], signed=signed):>18}"
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.llm.answer import NO_ANSWER, AnswerReply, LLMAnswerWriter, ground_reply
+from pipeline.llm.answer import NO_ANSWER, AnswerReply, LLMAnswerWriter, capped, compact_text, ground_reply
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage
 from tests.llm_server import ScriptedGenerator, smollm_fixture  # noqa: F401  (fixture)
 
@@ -105,14 +105,33 @@ def test_invalid_reply_after_repair_falls_back_to_the_extractive_answer():
 
 
 def test_passages_that_do_not_fit_the_context_are_left_out_and_recorded():
-    long = [passage("word " * 600, 10 * i) for i in range(6)]
+    long = [passage(" ".join(f"word{n}" for n in range(600)) + ".", 10 * i) for i in range(6)]
     generator = ScriptedGenerator(replies=[reply(True, ("Words.", [1, 6]))])
     generator.config = generator.config.model_copy(update={"n_ctx": 3000})
-    answer = LLMAnswerWriter(generator, max_tokens=200).write(Answer(question="What?", passages=long))
+    writer = LLMAnswerWriter(generator, max_tokens=200, max_passages=6)
+    answer = writer.write(Answer(question="What?", passages=long))
     shown = generator.calls[0][-1].text.count("\n[")
     assert 1 <= shown < 6
     assert answer.sentences[0].citations == [1] and answer.grounding.citations_dropped == 1
     assert f"passages {shown + 1}–6 left out" in answer.grounding.fallbacks[0]
+
+
+def test_the_model_reads_the_best_passages_compacted_in_the_order_they_were_said():
+    turns = "Ann: Um, we we should ship in May.\nBob: Yeah.\nAnn: Uh, because the the demo is in June."
+    meeting = passage(turns, 30).model_copy(update={"speakers": ["Ann", "Bob"]})
+    assert compact_text(meeting) == "Ann: We should ship in May.\nAnn: Because the demo is in June."
+    ranked = [passage("Later we hired.", 40), meeting, passage("Never shown.", 5)]
+    generator = ScriptedGenerator(replies=[reply(True, ("Ann wanted May.", [2, 3]))])
+    answer = LLMAnswerWriter(generator, max_passages=2).write(Answer(question="When?", passages=ranked))
+    prompt = generator.calls[0][-1].text
+    assert "Never shown" not in prompt and prompt.index("[2]") < prompt.index("[1]")  # time order, rank numbers
+    assert answer.sentences[0].citations == [2] and answer.grounding.citations_dropped == 1
+
+
+def test_answers_are_capped_at_whole_sentences():
+    sentences = [AnswerSentence(text=" ".join(["word"] * n), citations=[1]) for n in (50, 30, 30)]
+    assert [len(s.text.split()) for s in capped(sentences, 90)] == [50, 30]
+    assert len(capped(sentences[:1], 10)) == 1  # the first sentence is always kept
 
 
 def test_extractive_is_no_generator_and_the_writer_needs_one():

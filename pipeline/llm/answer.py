@@ -13,9 +13,13 @@ from pipeline.llm.base import Generator
 from pipeline.llm.prompts import prompt_messages
 from pipeline.llm.structured import generate_structured
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage, format_timestamp
+from pipeline.text import clean_sentence
 
 NO_ANSWER = "The passages do not answer this question."
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+_TURN = re.compile(r"^([^:\n]{1,60}):\s+(.*)$")
+#: Turns shorter than this after cleaning ("Yeah.", "Wood, wood.") are backchannels the model need not read.
+MIN_TURN_WORDS = 3
 
 
 class AnswerReplySentence(BaseModel):
@@ -42,6 +46,33 @@ def passage_heading(passage: Passage) -> str:
     if passage.speakers:
         parts.append(", ".join(passage.speakers))
     return " · ".join(parts)
+
+
+def compact_text(passage: Passage) -> str:
+    """The passage as the model reads it: each turn (`Speaker: text` lines of a passage naming its speakers) with
+    fillers and repeated words dropped (`clean_sentence`), backchannel turns of fewer than `MIN_TURN_WORDS` words
+    left out (all kept if that leaves none). Fewer tokens to read, and the model copies fewer "uh"s."""
+    turns = []
+    for line in passage.text.splitlines():
+        match = _TURN.match(line.strip())
+        speaker, body = match.groups() if match and match.group(1) in passage.speakers else (None, line)
+        body = clean_sentence(body)
+        if body:
+            turns.append((speaker, body))
+    kept = [turn for turn in turns if len(turn[1].split()) >= MIN_TURN_WORDS] or turns
+    return "\n".join(f"{speaker}: {body}" if speaker else body for speaker, body in kept) or passage.text
+
+
+def capped(sentences: list[AnswerSentence], max_words: int) -> list[AnswerSentence]:
+    """The first sentences that fit in `max_words` words (always the first one): QMSum-like answers are ~65 words,
+    and a small model that goes on mostly repeats itself."""
+    kept, words = [], 0
+    for sentence in sentences:
+        words += len(sentence.text.split())
+        if kept and words > max_words:
+            break
+        kept.append(sentence)
+    return kept
 
 
 def ground_reply(reply: AnswerReply, passages: int, report: GroundingReport) -> list[AnswerSentence]:
@@ -75,21 +106,35 @@ def extractive_sentences(passages: list[Passage], limit: int = 3) -> list[Answer
 
 @component
 class LLMAnswerWriter:
-    """Writes the answer to a question from its passages with an LLM; says so when the passages do not answer it.
+    """Writes the answer to a question from its best `max_passages` passages with an LLM, in at most `max_sentences`
+    sentences and `max_words` words; says so when the passages do not answer it.
 
     Citations of passages that do not exist are removed and counted; a reply that stays invalid after the repair
     attempt falls back to the extractive answer (the one `Searcher.ask` wrote, else the passages' highlighted
     sentences), recorded in `grounding.fallbacks`.
+
+    Usage:
+        writer = LLMAnswerWriter(create_generator(GeneratorConfig(backend="llama-cpp", model="qwen2.5-1.5b")))
+        answer = writer.write(searcher.ask("Why did they pick Apache?"))  # answer.sentences cite passages [n]
     """
 
-    def __init__(self, generator: Generator, max_sentences: int = 5, max_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        generator: Generator,
+        max_sentences: int = 4,
+        max_tokens: int | None = 256,
+        max_passages: int = 3,
+        max_words: int = 90,
+    ) -> None:
         if generator is None:
             raise ValueError("LLMAnswerWriter needs an LLM generator (llama-cpp or openai), not extractive")
-        if max_sentences < 1:
-            raise ValueError("max_sentences must be at least 1")
+        if min(max_sentences, max_passages, max_words) < 1:
+            raise ValueError("max_sentences, max_passages and max_words must be at least 1")
         self.generator = generator
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
+        self.max_passages = max_passages
+        self.max_words = max_words
 
     def warm_up(self) -> None:
         self.generator.warm_up()
@@ -117,6 +162,7 @@ class LLMAnswerWriter:
                 sentences, method = extractive or extractive_sentences(answer.passages), "extractive"
             else:
                 sentences = ground_reply(reply, shown, report) if reply.answerable else []
+                sentences = capped(sentences, self.max_words)
             sentences = sentences or [AnswerSentence(text=NO_ANSWER)]
         return answer.model_copy(
             update={
@@ -129,19 +175,20 @@ class LLMAnswerWriter:
         )
 
     def _messages(self, question: str, passages: list[Passage], report: GroundingReport) -> tuple[list, int]:
-        """The prompt with as many passages, best first, as fit the context beside the reply."""
+        """The prompt with the best `max_passages` passages, or as many as fit the context beside the reply, shown
+        compacted (`compact_text`) in the order they were said, each under its rank `[n]`."""
         reply_tokens = self.max_tokens or self.generator.config.max_tokens
-        for shown in range(len(passages), 0, -1):
-            items = [
-                {"number": n, "heading": passage_heading(p), "text": p.text}
-                for n, p in enumerate(passages[:shown], start=1)
-            ]
+        best = passages[: self.max_passages]
+        for shown in range(len(best), 0, -1):
+            ranked = list(enumerate(best[:shown], start=1))
+            ranked.sort(key=lambda item: (item[1].talk_id, item[1].first_segment))
+            items = [{"number": n, "heading": passage_heading(p), "text": compact_text(p)} for n, p in ranked]
             messages = prompt_messages(
                 "answer", question=question, passages=items, count=shown, max_sentences=self.max_sentences
             )
             needed = self.generator.count_message_tokens(messages) + reply_tokens + self.generator.safety_margin
             if needed <= self.generator.context_tokens:
                 break
-        if shown < len(passages):
-            report.fallbacks.append(f"answer: passages {shown + 1}–{len(passages)} left out to fit the context")
+        if shown < len(best):
+            report.fallbacks.append(f"answer: passages {shown + 1}–{len(best)} left out to fit the context")
         return messages, shown
