@@ -11,9 +11,11 @@ from haystack import Pipeline
 from pipeline.components.answer import ExtractiveAnswerWriter
 from pipeline.components.chunker import TranscriptChunker
 from pipeline.components.cleaner import TranscriptCleaner
-from pipeline.components.passages import PassageHighlighter, PassageSelector
+from pipeline.components.passages import PassageHighlighter
 from pipeline.components.punctuation import PunctuationRestorer, RestoreMode
-from pipeline.components.ranking import NeighbourSmoother, RetrieverLeaders, SpeakerBooster, rank_fusion
+from pipeline.components.query_embedder import QueryEmbedder
+from pipeline.components.ranking import CandidateFusion, PassageRanker
+from pipeline.components.reranker import LearnedReranker
 from pipeline.components.writer import TalkWriter
 from pipeline.embedding import EMBEDDING_MODEL_NAME, SentenceEmbedder, document_embedder, text_embedder
 from pipeline.stores import ChunkStore, StoreConfig
@@ -35,7 +37,8 @@ class QuerySettings:
 
     `candidates`: chunks each retriever hands to fusion; `keyword_weight`/`embedding_weight`: their weights in
     Haystack's reciprocal rank fusion (constant 61); `leaders_after`: each retriever's best chunk is kept among the
-    passages right after this many (None: not kept unless it scores in)."""
+    passages right after this many (None: not kept unless it scores in); `rerank`: the head of the re-scored ranking
+    re-ordered by the learned `LearnedReranker` (fitted on QMSum train; README, "Retrieval")."""
 
     top_k: int = 5
     candidates: int = 100
@@ -46,6 +49,7 @@ class QuerySettings:
     max_overlap: float = 0.0
     leaders_after: int | None = 1
     answer_words: int = 80
+    rerank: bool = False
 
 
 def build_indexing_pipeline(
@@ -81,35 +85,48 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
     neighbouring matches; then the best distinct passages (each retriever's best match among them), their sentences
     closest to the question highlighted and condensed into a cited extractive answer."""
     keyword_retriever, embedding_retriever = store.retrievers(settings.candidates)
-    names = query_inputs("question", "filters", "top_k", "answer_words")  # type: ignore[arg-type]
+    names = query_inputs("question", "filters", "top_k", "answer_words", settings.rerank)  # type: ignore[arg-type]
     pipeline = Pipeline(metadata=io_metadata(names, {"answer": "answer_writer.answer"}))
-    pipeline.add_component("text_embedder", text_embedder())
+    pipeline.add_component("text_embedder", QueryEmbedder(embedder=text_embedder()))
     pipeline.add_component("bm25", keyword_retriever)
     pipeline.add_component("embedding_retriever", embedding_retriever)
-    pipeline.add_component("fusion", rank_fusion(settings.keyword_weight, settings.embedding_weight))
-    if settings.leaders_after is not None:
-        pipeline.add_component("leaders", RetrieverLeaders(settings.keyword_weight, settings.embedding_weight))
-    pipeline.add_component("speaker_booster", SpeakerBooster(boost=settings.speaker_boost))
-    pipeline.add_component("smoother", NeighbourSmoother(weight=settings.neighbour_weight))
-    selector = PassageSelector(
-        top_k=settings.top_k, max_overlap=settings.max_overlap, leaders_after=settings.leaders_after or 0
-    )
-    pipeline.add_component("selector", selector)
+    # Fusion with the leaders, and re-scoring with selection, are one component each: Haystack deep-copies every
+    # component's inputs, and the ~200 candidates cost more to copy between five components than to rank.
+    pipeline.add_component("fusion", CandidateFusion(settings.keyword_weight, settings.embedding_weight))
     stored_sentences = store if getattr(store, "keeps_sentence_vectors", False) else None
+    if settings.rerank:  # the reranker re-scores (speaker boost, smoothing) before re-ordering; the ranker selects
+        reranker = LearnedReranker(
+            speaker_boost=settings.speaker_boost, neighbour_weight=settings.neighbour_weight, vectors=stored_sentences
+        )
+        pipeline.add_component("reranker", reranker)
+    ranker = PassageRanker(
+        top_k=settings.top_k,
+        speaker_boost=0.0 if settings.rerank else settings.speaker_boost,
+        neighbour_weight=0.0 if settings.rerank else settings.neighbour_weight,
+        max_overlap=settings.max_overlap,
+        leaders_after=settings.leaders_after or 0,
+    )
+    pipeline.add_component("ranker", ranker)
     pipeline.add_component("highlighter", PassageHighlighter(vectors=stored_sentences))
     pipeline.add_component("answer_writer", ExtractiveAnswerWriter(answer_words=settings.answer_words))
-    pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
-    pipeline.connect("text_embedder.embedding", "highlighter.query_embedding")
-    pipeline.connect("bm25.documents", "fusion.documents")  # keyword first: "bm25" runs before "embedding_..."
-    pipeline.connect("embedding_retriever.documents", "fusion.documents")
-    pipeline.connect("fusion.documents", "speaker_booster.documents")
+    if getattr(embedding_retriever, "takes_arrays", False):  # the array is copied as one object, the list by float
+        pipeline.connect("text_embedder.vector", "embedding_retriever.query_embedding")
+    else:
+        pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
+    pipeline.connect("text_embedder.vector", "highlighter.query_embedding")
+    pipeline.connect("bm25.documents", "fusion.keyword_documents")
+    pipeline.connect("embedding_retriever.documents", "fusion.embedding_documents")
+    if settings.rerank:
+        pipeline.connect("fusion.documents", "reranker.documents")
+        pipeline.connect("bm25.documents", "reranker.keyword_documents")
+        pipeline.connect("embedding_retriever.documents", "reranker.embedding_documents")
+        pipeline.connect("text_embedder.vector", "reranker.query_embedding")
+        pipeline.connect("reranker.documents", "ranker.documents")
+    else:
+        pipeline.connect("fusion.documents", "ranker.documents")
     if settings.leaders_after is not None:
-        pipeline.connect("bm25.documents", "leaders.keyword_documents")
-        pipeline.connect("embedding_retriever.documents", "leaders.embedding_documents")
-        pipeline.connect("leaders.leaders", "selector.leaders")
-    pipeline.connect("speaker_booster.documents", "smoother.documents")
-    pipeline.connect("smoother.documents", "selector.documents")
-    pipeline.connect("selector.documents", "highlighter.documents")
+        pipeline.connect("fusion.leaders", "ranker.leaders")
+    pipeline.connect("ranker.documents", "highlighter.documents")
     pipeline.connect("highlighter.passages", "answer_writer.passages")
     pipeline.connect("highlighter.sentence_scores", "answer_writer.sentence_scores")
     return pipeline
@@ -159,14 +176,20 @@ def pipeline_run_inputs(pipeline: Pipeline, **values: Any) -> dict[str, dict[str
 
 
 def query_inputs(
-    question: str, filters: dict[str, Any] | None, top_k: int, answer_words: int | None = None
+    question: str,
+    filters: dict[str, Any] | None,
+    top_k: int,
+    answer_words: int | None = None,
+    rerank: bool = QuerySettings.rerank,
 ) -> dict[str, dict[str, Any]]:
+    """The query pipeline's `run` inputs (`rerank`: for a pipeline built with `QuerySettings(rerank=True)`)."""
+    reranker = {"reranker": {"query": question}} if rerank else {}
     return {
         "text_embedder": {"text": question},
         "bm25": {"query": question, "filters": filters},
         "embedding_retriever": {"filters": filters},
-        "speaker_booster": {"query": question},
-        "selector": {"top_k": top_k},
+        "ranker": {"query": question, "top_k": top_k},
         "highlighter": {"query": question},
         "answer_writer": {"query": question, "answer_words": answer_words},
+        **reranker,
     }

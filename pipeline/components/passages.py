@@ -108,7 +108,7 @@ class PassageHighlighter:
         return [vectors for vectors in found if vectors is not None]
 
     @component.output_types(passages=list[Passage], sentence_scores=list[list[float]])
-    def run(self, documents: list[Document], query: str, query_embedding: list[float]) -> dict[str, Any]:
+    def run(self, documents: list[Document], query: str, query_embedding: list[float] | np.ndarray) -> dict[str, Any]:
         sentences = [split_sentences(doc.content or "") for doc in documents]
         query_vector = np.asarray(query_embedding, dtype=np.float32)
         query_words = set(words(query))

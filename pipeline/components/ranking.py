@@ -10,6 +10,8 @@ from typing import Any
 from haystack import Document, component
 from haystack.components.joiners import DocumentJoiner
 
+from pipeline.components.passages import PassageSelector
+
 
 def speakers_named(question: str, speakers: set[str]) -> set[str]:
     """Speakers the question names: the whole name (`Project Manager`, `Priya Raman`) or a surname (`Raman`)."""
@@ -61,6 +63,30 @@ class RetrieverLeaders:
             if ranking and weight and ranking[0].id not in leaders:
                 leaders.append(ranking[0].id)
         return {"leaders": leaders}
+
+
+@component
+class CandidateFusion:
+    """The keyword and the embedding ranking fused by `rank_fusion` (Haystack's weighted RRF, keyword first), with
+    each ranking's best chunk named by `RetrieverLeaders`: one component for the two, because Haystack deep-copies
+    every component's inputs and a second component on the same two lists of ~100 chunks cost more than both steps
+    (bench/ask.py).
+
+    Usage: `CandidateFusion(1.0, 1.5).run(keyword_documents=bm25, embedding_documents=dense)` gives `documents` (the
+    fused ranking, best first) and `leaders` (chunk ids).
+    """
+
+    def __init__(self, keyword_weight: float = 1.0, embedding_weight: float = 1.0) -> None:
+        self.keyword_weight = keyword_weight
+        self.embedding_weight = embedding_weight
+        self._joiner = rank_fusion(keyword_weight, embedding_weight)
+        self._leaders = RetrieverLeaders(keyword_weight, embedding_weight)
+
+    @component.output_types(documents=list[Document], leaders=list[str])
+    def run(self, keyword_documents: list[Document], embedding_documents: list[Document]) -> dict[str, Any]:
+        fused = self._joiner.run(documents=[keyword_documents, embedding_documents])["documents"]
+        leaders = self._leaders.run(keyword_documents=keyword_documents, embedding_documents=embedding_documents)
+        return {"documents": fused, "leaders": leaders["leaders"]}
 
 
 @component
@@ -126,3 +152,38 @@ def _touching(a: Document, b: Document) -> bool:
     return (
         a.meta["first_segment"] <= b.meta["last_segment"] + 1 and b.meta["first_segment"] <= a.meta["last_segment"] + 1
     )
+
+
+@component
+class PassageRanker:
+    """Re-scores the fused candidates and picks the passages: `SpeakerBooster`, then `NeighbourSmoother`, then
+    `PassageSelector` (with the leaders), run in turn inside one component. As three pipeline components they cost
+    more in Haystack's deep copies of the ~150 candidates between them than in their own work (bench/ask.py).
+
+    Usage: `PassageRanker(top_k=5).run(documents=fused, query=question, leaders=ids)["documents"]`.
+    """
+
+    def __init__(
+        self,
+        top_k: int = 5,
+        speaker_boost: float = 0.5,
+        neighbour_weight: float = 0.5,
+        max_overlap: float = 0.0,
+        leaders_after: int = 1,
+    ) -> None:
+        self.top_k = top_k
+        self.speaker_boost = speaker_boost
+        self.neighbour_weight = neighbour_weight
+        self.max_overlap = max_overlap
+        self.leaders_after = leaders_after
+        self._booster = SpeakerBooster(boost=speaker_boost)
+        self._smoother = NeighbourSmoother(weight=neighbour_weight)
+        self._selector = PassageSelector(top_k=top_k, max_overlap=max_overlap, leaders_after=leaders_after)
+
+    @component.output_types(documents=list[Document])
+    def run(
+        self, documents: list[Document], query: str, top_k: int | None = None, leaders: list[str] | None = None
+    ) -> dict[str, Any]:
+        boosted = self._booster.run(documents=documents, query=query)["documents"]
+        smoothed = self._smoother.run(documents=boosted)["documents"]
+        return self._selector.run(documents=smoothed, top_k=top_k, leaders=leaders)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from pipeline.stores.sqlite import SqliteChunkStore
@@ -45,12 +46,15 @@ class SqliteKeywordRetriever(_SqliteRetriever):
 class SqliteEmbeddingRetriever(_SqliteRetriever):
     """Exact cosine nearest neighbours over a `SqliteChunkStore`'s `vec0` table.
 
-    Usage: `SqliteEmbeddingRetriever(store=SqliteChunkStore("ws/talks.db")).run(query_embedding=vector)`.
+    Usage: `SqliteEmbeddingRetriever(store=SqliteChunkStore("ws/talks.db")).run(query_embedding=vector)`; the vector
+    may be a NumPy array (`QueryEmbedder.vector`), which Haystack copies as one object rather than float by float.
     """
+
+    takes_arrays = True
 
     @component.output_types(documents=list[Document])
     def run(
-        self, query_embedding: list[float], filters: dict[str, Any] | None = None, top_k: int | None = None
+        self, query_embedding: list[float] | np.ndarray, filters: dict[str, Any] | None = None, top_k: int | None = None
     ) -> dict[str, Any]:
         documents = self.store.embedding_search(query_embedding, filters or self.filters, top_k or self.top_k)
         return {"documents": documents}

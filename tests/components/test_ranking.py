@@ -6,7 +6,13 @@ import pytest
 from haystack import Document
 
 from pipeline.components.passages import PassageSelector
-from pipeline.components.ranking import RetrieverLeaders, rank_fusion
+from pipeline.components.ranking import (
+    NeighbourSmoother,
+    PassageRanker,
+    RetrieverLeaders,
+    SpeakerBooster,
+    rank_fusion,
+)
 
 
 def chunk(first: int, last: int, score: float = 0.0, talk: str = "t") -> Document:
@@ -45,13 +51,28 @@ def test_query_pipeline_fuses_keyword_first_with_the_settings_weights(sample_wor
     searcher = Searcher(sample_workspace, settings)
     searcher.warm_up()
     inputs = query_inputs("how do you hire juniors remotely", None, 3)
-    steps = ("bm25", "embedding_retriever", "fusion", "leaders")
+    steps = ("bm25", "embedding_retriever", "fusion")
     output = searcher.pipeline.run(inputs, include_outputs_from=set(steps))
     keyword, embedding = output["bm25"]["documents"], output["embedding_retriever"]["documents"]
     expected = rank_fusion(1.0, 3.0).run(documents=[keyword, embedding])["documents"]
     assert [(d.id, d.score) for d in output["fusion"]["documents"]] == [(d.id, d.score) for d in expected]
-    assert keyword[0].id != embedding[0].id or len(output["leaders"]["leaders"]) == 1
-    assert output["leaders"]["leaders"][0] == keyword[0].id
+    assert keyword[0].id != embedding[0].id or len(output["fusion"]["leaders"]) == 1
+    assert output["fusion"]["leaders"][0] == keyword[0].id
+
+
+def test_passage_ranker_is_the_booster_smoother_and_selector_in_turn() -> None:
+    speakers = {"speaker": "Priya Raman", "speakers": ["Priya Raman"]}
+    fused = [chunk(0, 3, 0.5), chunk(10, 13, 0.45), chunk(20, 23, 0.4), chunk(40, 43, 0.3), chunk(24, 27, 0.1)]
+    fused[2] = Document(id=fused[2].id, content=fused[2].content, score=0.4, meta={**fused[2].meta, **speakers})
+    question = "What did Priya Raman say?"
+    ranker = PassageRanker(top_k=3, speaker_boost=0.5, neighbour_weight=0.75)
+    ranked = ranker.run(documents=fused, query=question, leaders=["t:40-43"])["documents"]
+    boosted = SpeakerBooster(boost=0.5).run(documents=fused, query=question)["documents"]
+    smoothed = NeighbourSmoother(weight=0.75).run(documents=boosted)["documents"]
+    expected = PassageSelector(top_k=3).run(documents=smoothed, leaders=["t:40-43"])["documents"]
+    assert ranked == expected
+    # the named speaker's chunk first (0.6 + 0.75 × 0.1), the leader, then its neighbour (0.1 + 0.75 × 0.6 > 0.5)
+    assert [d.id for d in ranked] == ["t:20-23", "t:40-43", "t:24-27"]
 
 
 def test_selector_keeps_leaders_after_the_best_passage_and_is_prefix_stable() -> None:
