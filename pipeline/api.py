@@ -790,7 +790,8 @@ class Library:
         progress: ProgressCallback | None = None,
     ) -> MigrationReport:
         """Copies talks (default: all) from this library's store into `target`, without re-embedding, and reads them
-        back to verify: `report.verified` when the target holds exactly the source's chunks."""
+        back to verify: `report.verified` when the target holds exactly the source's chunks. A target that keeps
+        sentence embeddings (SQLite) gets them from the source or has them computed here (the packaged model)."""
         from pipeline.migrate import migrate
         from pipeline.stores import open_store
 
@@ -812,9 +813,13 @@ class Library:
                 done += 1
                 notify(Step("migrate", result.talk_id, done, total, result=result))
 
+            def on_start(talk_id: str) -> None:  # embedding a talk's sentences for the SQLite store takes seconds
+                notify(Step("migrate", talk_id, done, total))
+
             notify(Step("migrate", "opening the target", 0, total))
             with open_store(target, self.workspace.root) as destination:
-                return migrate(source, destination, list(talk_ids) if talk_ids else None, on_talk=on_talk)
+                chosen = list(talk_ids) if talk_ids else None
+                return migrate(source, destination, chosen, on_talk=on_talk, on_start=on_start)
 
     def pipeline_yaml(self, name: str = "query") -> str:
         """The Haystack Pipeline `name` (indexing, query or recap) as YAML that `Pipeline.loads` loads and runs on

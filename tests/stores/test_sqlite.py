@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from haystack import Document
 
+from pipeline.embedding import SentenceEmbedder
 from pipeline.models import Answer
 from pipeline.stores import StoreConfig, StoreError, open_store
 from pipeline.stores.sqlite import SqliteChunkStore, filters_to_sql
+from pipeline.text import split_sentences
 from tests.conftest import DATA
 from tests.helpers import talks
 
@@ -220,11 +222,34 @@ def test_a_workspace_made_with_the_memory_store_keeps_working_and_migrates(tmp_p
     assert config.kind == "sqlite" and config.legacy_hint is None
     with open_store(config, workspace) as store:
         assert store.talk_ids() == ["founder-talk"]
+        chunks = store.documents("founder-talk")
+        stored = store.sentence_vectors([chunk.id for chunk in chunks])  # computed by migrate: no per-question work
+    assert stored.keys() == {chunk.id for chunk in chunks}
+    assert [len(stored[chunk.id]) for chunk in chunks] == [len(split_sentences(chunk.content)) for chunk in chunks]
+    fresh = SentenceEmbedder().embed([chunks[0].content])[0]
+    assert np.allclose(stored[chunks[0].id], fresh, atol=2e-3)  # as ingest stores them (float16)
     after = talks(workspace, "ask", "Why did they keep the Apache license?", "--json")
     assert after.returncode == 0 and "migrate" not in after.stderr
     old, new = Answer.model_validate_json(before.stdout), Answer.model_validate_json(after.stdout)
     assert new.passages[0].first_segment == old.passages[0].first_segment  # the same best passage (BM25s differ)
     assert "apache" in new.passages[0].text.lower()
+
+
+def test_migrating_from_a_store_with_sentence_embeddings_copies_them(sample_workspace, tmp_path: Path, monkeypatch):
+    from pipeline.migrate import migrate
+
+    def no_embedding(*_: object) -> None:
+        raise AssertionError("the stored sentence embeddings should be copied, not computed")
+
+    monkeypatch.setattr(SentenceEmbedder, "embed", no_embedding)
+    with open_store(StoreConfig(kind="sqlite"), sample_workspace.root) as source:
+        target = SqliteChunkStore(tmp_path / "copy.db")
+        assert migrate(source, target, ["founder-talk", "fireside-chat"]).verified
+        ids = [chunk.id for talk in ("founder-talk", "fireside-chat") for chunk in source.documents(talk)]
+        original, copied = source.sentence_vectors(ids), target.sentence_vectors(ids)
+        target.close()
+    assert original.keys() == copied.keys() == set(ids)
+    assert all(np.array_equal(original[chunk_id], copied[chunk_id]) for chunk_id in ids)
 
 
 def test_one_searcher_answers_from_many_threads(sample_workspace):
