@@ -24,6 +24,7 @@ YOUTUBE_WATCH = "https://www.youtube.com/watch?v={video_id}&t={seconds}s"
 StoreKind = Literal["sqlite", "memory", "pgvector", "qdrant"]
 GeneratorBackend = Literal["extractive", "llama-cpp", "openai"]
 OutputFormat = Literal["md", "html", "json", "chapters", "vtt-chapters"]
+RecapStyle = Literal["bullets", "prose"]
 BatchEngine = Literal["local", "ray"]
 
 
@@ -259,6 +260,24 @@ class GenerationInfo(BaseModel):
     seconds: float | None = None
 
 
+class ProseSection(BaseModel):
+    """One theme of a prose recap: its heading, 2–4 paragraphs, and the verified quotes woven between them."""
+
+    title: str
+    paragraphs: list[str] = Field(default_factory=list)
+    quotes: list[Quote] = Field(default_factory=list)
+    span: Span | None = Field(default=None, description="Where the theme starts and ends in the talk.")
+
+
+class Prose(BaseModel):
+    """A recap written as a post (`talks recap --style prose`): an intro, the questions the talk answers, one
+    section per theme; the closing line to the video comes from the template."""
+
+    intro: str
+    questions: list[str] = Field(default_factory=list)
+    sections: list[ProseSection] = Field(default_factory=list)
+
+
 class TalkRecap(BaseModel):
     talk: Talk
     overview: str
@@ -266,6 +285,9 @@ class TalkRecap(BaseModel):
     key_quotes: list[Quote] = Field(default_factory=list)
     generation: GenerationInfo = Field(default_factory=GenerationInfo)
     grounding: GroundingReport = Field(default_factory=GroundingReport)
+    prose: Prose | None = Field(
+        default=None, exclude_if=lambda value: value is None, description="The post, with the style 'prose'."
+    )
 
 
 class EventDigest(BaseModel):
