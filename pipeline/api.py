@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pipeline.models import (
     Answer,
@@ -39,6 +39,7 @@ from pipeline.models import (
     IngestReport,
     MigratedTalk,
     MigrationReport,
+    RecapStyle,
     RemovedTalk,
     TalkInfo,
     TalkRecap,
@@ -626,18 +627,28 @@ class Library:
         count: int | None = None,
         generator: GeneratorConfig | None = None,
         progress: ProgressCallback | None = None,
+        style: RecapStyle = "bullets",
     ) -> TalkRecap:
         """A talk's `TalkRecap`: overview, `count` themes (default: chosen from the talk) with takeaways and verified
-        quotes, key quotes; by the LLM when one is configured, else extractive."""
+        quotes, key quotes; by the LLM when one is configured, else extractive. `style="prose"` also writes the
+        post (`TalkRecap.prose`: intro, the questions the talk answers, paragraphs per theme), which `render`
+        then draws instead of the bullets."""
         self._check_count(count)
+        if style not in get_args(RecapStyle):
+            raise TalksError(f"unknown recap style '{style}' (choose one of: {', '.join(get_args(RecapStyle))})")
         with _errors():
             transcript = self.workspace.load_transcript(talk)
             llm = self._llm(generator)
             if llm is None:
+                from pipeline.prose import extractive_prose
+
                 with self._recap_lock:
-                    return self._warm_recapper().recap_transcript(transcript, count)
+                    recap = self._warm_recapper().recap_transcript(transcript, count)
+                if style == "prose":
+                    recap.prose = extractive_prose(recap, transcript)
+                return recap
             with self._llm_lock, self._llm_progress(llm, progress) as on_plan:
-                return self._llm_recapper(llm, on_plan).recap_transcript(transcript, count)
+                return self._llm_recapper(llm, on_plan).recap_transcript(transcript, count, style)
 
     def digest(
         self,

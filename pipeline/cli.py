@@ -25,7 +25,7 @@ from rich.progress import (
 from typer.core import TyperGroup
 
 from pipeline.api import Library, Step, TalksError
-from pipeline.models import Answer, BatchEngine, GeneratorBackend, OutputFormat, StoreKind
+from pipeline.models import Answer, BatchEngine, GeneratorBackend, OutputFormat, RecapStyle, StoreKind
 from pipeline.workspace import Workspace, WorkspaceError, resolve_workspace
 
 
@@ -541,18 +541,20 @@ ThemesOption = Annotated[
 EventOption = Annotated[str | None, typer.Option("--event", help="All talks of this event, instead of one talk.")]
 
 
-def _recap_or_digest(library: Library, talk: str | None, event: str | None, count: int | None):
+def _recap_or_digest(
+    library: Library, talk: str | None, event: str | None, count: int | None, style: RecapStyle = "bullets"
+):
     """A talk's `TalkRecap` or an event's `EventDigest`; with an LLM, a progress bar of its calls."""
     if (talk is None) == (event is None):
         raise fail("give either a TALK id or --event NAME")
     if library.generator_config.backend == "extractive":
-        return library.digest(event, count=count) if event else library.recap(talk, count=count)
+        return library.digest(event, count=count) if event else library.recap(talk, count=count, style=style)
     with _progress() as progress:
         task = progress.add_task("loading the model", total=None)
         show = _LLMProgress(progress, task)
         if event:
             return library.digest(event, count=count, progress=show)
-        return library.recap(talk, count=count, progress=show)
+        return library.recap(talk, count=count, progress=show, style=style)
 
 
 @app.command()
@@ -595,6 +597,14 @@ def recap(
     ] = "md",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of printing.")] = None,
     count: ThemesOption = None,
+    style: Annotated[
+        RecapStyle,
+        typer.Option(
+            "--style",
+            help="bullets (takeaways and quotes per theme) or prose (a post: intro, the questions the talk answers, "
+            "paragraphs per theme with quotes woven in, a link to the video).",
+        ),
+    ] = "bullets",
     generator: GeneratorOption = None,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
@@ -604,8 +614,10 @@ def recap(
     talk's chapters from its themes."""
     if event and output_format in ("chapters", "vtt-chapters"):
         raise fail("chapters are made for one talk, not an event: pass a talk id")
+    if event and style != "bullets":
+        raise fail("--style prose is for one talk, not an event: pass a talk id")
     library = _library(workspace, None, None, generator, model, base_url)
-    text = library.render(_recap_or_digest(library, talk, event, count), output_format)
+    text = library.render(_recap_or_digest(library, talk, event, count, style), output_format)
     if out is None:
         print_json(text.rstrip("\n"))  # one newline at the end, whatever the format
         return

@@ -141,14 +141,17 @@ def _recap_context(recap: TalkRecap) -> dict[str, Any]:
 def render_recap(recap: TalkRecap) -> str:
     """The recap as Markdown: YAML front matter (title, speakers, event, date, source URL, tags from the themes'
     keywords), then headline, byline, overview, a section per theme (takeaways as bullets with timestamp links,
-    quotes as blockquotes), and a pointer to the video."""
-    text = environment().get_template("recap.md.jinja").render(**_recap_context(recap))
+    quotes as blockquotes), and a pointer to the video. A recap with `prose` is rendered as the post instead:
+    intro, the questions the talk answers, a section of paragraphs per theme with its quotes woven in."""
+    template = "recap_prose.md.jinja" if recap.prose else "recap.md.jinja"
+    text = environment().get_template(template).render(**_recap_context(recap))
     return front_matter(recap_front_matter(recap)) + _tidy(text)
 
 
 def render_recap_html(recap: TalkRecap) -> str:
     """The recap as an HTML `<article>` (same layout as the Markdown draft; every text escaped)."""
-    return environment().get_template("recap.html.jinja").render(**_recap_context(recap)).strip() + "\n"
+    template = "recap_prose.html.jinja" if recap.prose else "recap.html.jinja"
+    return environment().get_template(template).render(**_recap_context(recap)).strip() + "\n"
 
 
 def _digest_context(digest: EventDigest) -> dict[str, Any]:

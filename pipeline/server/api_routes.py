@@ -21,6 +21,7 @@ from pipeline.models import (
     Answer,
     AskRequest,
     EventDigest,
+    RecapStyle,
     RemovedTalk,
     Talk,
     TalkInfo,
@@ -135,6 +136,7 @@ Count = Annotated[int | None, Query(ge=1, le=20, description="How many themes; d
 Generator = Annotated[str | None, Query(description="extractive (default), llama-cpp or openai.")]
 Model = Annotated[str | None, Query(description="The LLM's model (llama-cpp: GGUF path or installed name).")]
 FormatQuery = Annotated[Format, Query(description="md (the Markdown draft) or json (the model).")]
+StyleQuery = Annotated[RecapStyle, Query(description="bullets (the default) or prose (a post: paragraphs per theme).")]
 
 
 def _rendered(state: ServerState, result: TalkRecap | EventDigest, output_format: str) -> Response:
@@ -155,9 +157,11 @@ def recap(
     themes: Count = None,
     generator: Generator = None,
     model: Model = None,
+    style: StyleQuery = "bullets",
 ) -> Response:
     """A freshly generated recap (not the writer's draft): the `TalkRecap`, or its Markdown draft."""
-    result = state.library.recap(talk_id, count=themes, generator=generator_config(state, generator, model))
+    config = generator_config(state, generator, model)
+    result = state.library.recap(talk_id, count=themes, generator=config, style=style)
     return _rendered(state, result, format)
 
 

@@ -65,10 +65,18 @@ def build_server(library: Library):
         except (TalksError, ValueError) as error:
             raise ToolError(str(error)) from None
 
-    @server.tool(description="A talk's recap: themes, takeaways and verified quotes with timestamps; md or json.")
-    def recap(talk_id: str, format: Literal["md", "json"] = "md", themes: int | None = None) -> str:
+    @server.tool(
+        description="A talk's recap: themes, takeaways and verified quotes with timestamps; md or json; "
+        "style bullets (default) or prose (a post with paragraphs per theme)."
+    )
+    def recap(
+        talk_id: str,
+        format: Literal["md", "json"] = "md",
+        themes: int | None = None,
+        style: Literal["bullets", "prose"] = "bullets",
+    ) -> str:
         try:
-            return library.render(library.recap(checked(talk_id), count=themes), format)
+            return library.render(library.recap(checked(talk_id), count=themes, style=style), format)
         except TalksError as error:
             raise ToolError(str(error)) from None
 
