@@ -13,8 +13,11 @@ Training runs on one CPU thread: a 5-epoch schedule of 96-word rows (AdamW, one-
 after `--stop-after` epochs or after the epoch that passes `--minutes` (20), whichever comes first. The shipped
 weights are the first 4 epochs (the time limit stopped that run there: 21 minutes on a machine shared by eight,
 load average about 20 on 2 cores; an epoch takes about 80 s on an idle core), so `--stop-after 4` reproduces them.
-Then the boundary threshold is set for the best F1 on the dev half of val, and the weights are written as float16
-(1.7 MB).
+After each epoch the boundary threshold is set for the best F1 on the dev half of val, and the weights of the best
+epoch so far on dev are written as float16 (1.7 MB), so a run stopped early leaves its best.
+
+`--init FILE` goes on training saved weights (their vocabulary and shape; the epoch to beat is the starting point),
+with a fresh one-cycle schedule; `--layers`, `--hidden`, `--dropout` and the other shape flags size a new network.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -184,15 +188,27 @@ def best_threshold(model: PunctuationModel, meetings: list[Meeting]) -> tuple[fl
 def train(args: argparse.Namespace) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     meetings = read_split("train", args.data)
-    vocabulary, mixed = build_vocabulary(meetings, args.vocabulary, args.min_count)
-    shape = NetworkShape(vocabulary=len(vocabulary))
-    network = build_network(shape)
+    if args.init is not None:  # go on training saved weights (their vocabulary and shape)
+        with np.load(args.init, allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"]))
+            state = {k: torch.from_numpy(data[k].astype(np.float32)) for k in data.files if k != "__meta__"}
+        vocabulary, mixed = meta["vocabulary"], meta["mixed_forms"]
+        shape = NetworkShape(**{**meta["shape"], "dropout": args.dropout})
+        network = build_network(shape)
+        network.load_state_dict(state)
+    else:
+        vocabulary, mixed = build_vocabulary(meetings, args.vocabulary, args.min_count)
+        shape = NetworkShape(
+            vocabulary=len(vocabulary), word_dim=args.word_dim, conv_dim=args.conv, hidden=args.hidden,
+            layers=args.layers, dropout=args.dropout,
+        )  # fmt: skip
+        network = build_network(shape)
     model = PunctuationModel(network, vocabulary, mixed, 0.5)
     word_ids, suffix_ids, marks, cases = encode(model, meetings)
     total = len(word_ids)
@@ -206,6 +222,13 @@ def train(args: argparse.Namespace) -> None:
     )
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
     deadline = started + 60 * args.minutes
+    dev, _ = val_halves(args.data)
+    best: tuple[float, int, float] = (-1.0, 0, 0.5)
+    if args.init is not None:  # the starting point is the one to beat
+        network.eval()
+        threshold, f1 = best_threshold(model, dev)
+        best = (f1, 0, threshold)
+        print(f"start: dev F1 {f1:.3f} at {threshold}", flush=True)
     for epoch in range(args.epochs):
         network.train()
         offsets = rng.permutation(np.arange(rng.integers(args.length), total - args.length, args.length))
@@ -225,25 +248,38 @@ def train(args: argparse.Namespace) -> None:
             optimiser.step()
             schedule.step()
             running += float(loss.detach())
-        print(f"epoch {epoch + 1}: loss {running / steps_per_epoch:.4f}  ({time.perf_counter() - started:.0f} s)")
+        network.eval()
+        threshold, f1 = best_threshold(model, dev)
+        print(
+            f"epoch {epoch + 1}: loss {running / steps_per_epoch:.4f}  dev F1 {f1:.3f} at {threshold}"
+            f"  ({time.perf_counter() - started:.0f} s)", flush=True,
+        )  # fmt: skip
+        if f1 > best[0]:  # the best epoch on dev is kept (and written, so a stopped run leaves its best)
+            best = (f1, epoch + 1, threshold)
+            save(args, network, shape, vocabulary, mixed, threshold, total, epoch + 1)
         if epoch + 1 == args.stop_after:
             break
         if time.perf_counter() > deadline:
             print("time budget spent: stopping early")
             break
-    network.eval()
-    dev, _ = val_halves(args.data)
-    threshold, f1 = best_threshold(model, dev)
-    print(f"boundary threshold {threshold} (dev F1 {f1:.3f})")
+    print(f"best: epoch {best[1]}, boundary threshold {best[2]} (dev F1 {best[0]:.3f})")
+    if best[1]:
+        print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.0f} s")
+
+
+def save(
+    args: argparse.Namespace, network: Any, shape: NetworkShape, vocabulary: list[str], mixed: dict[str, str],
+    threshold: float, words: int, epochs: int,
+) -> None:  # fmt: skip
     provenance = {
         "data": "QMSum train split (Yale-LILY/QMSum, commit 83d7768, MIT), 162 meetings",
-        "words": total,
+        "words": words,
         "seed": args.seed,
-        "epochs": epoch + 1,
-        "threshold_tuned_on": "QMSum val dev half (even positions)",
+        "epochs": epochs,
+        "continued_from": args.init.name if args.init is not None else None,
+        "epoch_and_threshold_chosen_on": "QMSum val dev half (even positions)",
     }
     PunctuationModel.save(args.out, network, shape, vocabulary, mixed, threshold, provenance)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.0f} s")
 
 
 def main() -> None:
@@ -260,6 +296,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--word-dropout", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--word-dim", type=int, default=64)
+    parser.add_argument("--conv", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--init", type=Path, default=None, help="go on training these weights (.npz)")
     train(parser.parse_args())
 
 

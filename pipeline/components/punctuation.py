@@ -48,6 +48,8 @@ class NetworkShape:
     suffix_dim: int = 16
     conv_dim: int = 128
     hidden: int = 128
+    layers: int = 1  # stacked bidirectional GRU layers
+    dropout: float = 0.0  # on the features, in training only
 
 
 def lookup_key(word: str) -> str:
@@ -107,15 +109,19 @@ def build_network(shape: NetworkShape) -> Any:
             self.words = nn.Embedding(shape.vocabulary, shape.word_dim, padding_idx=PAD)
             self.suffixes = nn.Embedding(SUFFIX_BUCKETS, shape.suffix_dim)
             self.conv = nn.Conv1d(shape.word_dim + shape.suffix_dim, shape.conv_dim, kernel_size=5, padding=2)
-            self.gru = nn.GRU(shape.conv_dim, shape.hidden, batch_first=True, bidirectional=True)
+            self.gru = nn.GRU(
+                shape.conv_dim, shape.hidden, num_layers=shape.layers, batch_first=True, bidirectional=True,
+                dropout=shape.dropout if shape.layers > 1 else 0.0,
+            )  # fmt: skip
+            self.drop = nn.Dropout(shape.dropout)
             self.punctuation = nn.Linear(2 * shape.hidden + shape.conv_dim, len(PUNCTUATION))
             self.case = nn.Linear(2 * shape.hidden + shape.conv_dim, len(CASES))
 
         def forward(self, word_ids: torch.Tensor, suffix_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             x = torch.cat([self.words(word_ids), self.suffixes(suffix_ids)], dim=-1)
-            local = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+            local = self.drop(torch.relu(self.conv(self.drop(x).transpose(1, 2))).transpose(1, 2))
             context, _ = self.gru(local)
-            features = torch.cat([context, local], dim=-1)
+            features = self.drop(torch.cat([context, local], dim=-1))
             return self.punctuation(features), self.case(features)
 
     return PunctuationNetwork()
