@@ -151,7 +151,7 @@ def highlighted(searcher, query: Query) -> tuple[list, list[list[float]]]:
         stored = json.loads(path.read_text())
         return [Passage.model_validate(p) for p in stored["passages"]], stored["scores"]
     filters = searcher.filters(talk=query.meeting, event=None, speaker=None)
-    inputs = query_inputs(query.question, filters, searcher.settings.top_k, 0)
+    inputs = query_inputs(query.question, filters, searcher.settings.top_k, 0, searcher.settings.rerank)
     output = searcher.pipeline.run(inputs, include_outputs_from={"highlighter"})["highlighter"]
     path.parent.mkdir(parents=True, exist_ok=True)
     passages = [p.model_dump(mode="json") for p in output["passages"]]

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.qmsum import HALVES, Query, cached_embeddings, cached_workspace, interval, load_meeting, val_halves
 from pipeline.components.passages import PassageSelector, to_passage
 from pipeline.components.ranking import NeighbourSmoother, RetrieverLeaders, SpeakerBooster, rank_fusion
+from pipeline.components.reranker import LearnedReranker
 from pipeline.embedding import document_embedder
 from pipeline.models import Passage, Transcript
 from pipeline.pipelines import IndexSettings, QuerySettings
@@ -53,6 +54,8 @@ SETTINGS = {
     "neighbours 1.0": dataclasses.replace(DEFAULTS, neighbour_weight=1.0),
     "speaker boost 0": dataclasses.replace(DEFAULTS, speaker_boost=0.0),
     "speaker boost 1": dataclasses.replace(DEFAULTS, speaker_boost=1.0),
+    "rerank": dataclasses.replace(DEFAULTS, rerank=True),
+    "rerank, no leaders": dataclasses.replace(DEFAULTS, rerank=True, leaders_after=None),
 }
 
 
@@ -86,8 +89,14 @@ def ranked(settings: QuerySettings, question: str, bm25: list, dense: list, top_
     """The query pipeline's ranking steps, component by component, under other settings."""
     keyword, embedding = bm25[: settings.candidates], dense[: settings.candidates]
     fused = rank_fusion(settings.keyword_weight, settings.embedding_weight).run(documents=[keyword, embedding])
-    boosted = SpeakerBooster(settings.speaker_boost).run(documents=fused["documents"], query=question)["documents"]
-    smoothed = NeighbourSmoother(settings.neighbour_weight).run(documents=boosted)["documents"]
+    if settings.rerank:
+        reranker = LearnedReranker(speaker_boost=settings.speaker_boost, neighbour_weight=settings.neighbour_weight)
+        smoothed = reranker.run(
+            documents=fused["documents"], query=question, keyword_documents=keyword, embedding_documents=embedding
+        )["documents"]
+    else:
+        boosted = SpeakerBooster(settings.speaker_boost).run(documents=fused["documents"], query=question)
+        smoothed = NeighbourSmoother(settings.neighbour_weight).run(documents=boosted["documents"])["documents"]
     selector = PassageSelector(top_k, settings.max_overlap, settings.leaders_after or 0)
     leaders = None
     if settings.leaders_after is not None:
@@ -197,7 +206,9 @@ def main() -> None:
     keyword = searcher.pipeline.get_component("bm25")  # the pipeline's own retrievers, whatever the store
     dense_retriever = searcher.pipeline.get_component("embedding_retriever")
     joiner = DocumentJoiner(join_mode="reciprocal_rank_fusion")
-    names = ("baseline", "bm25", "embedding", "plain rrf", "hybrid")
+    flipped = "not reranked" if DEFAULTS.rerank else "reranked"  # the pipeline with the reranker switched over
+    names = ("baseline", "bm25", "embedding", "plain rrf", "hybrid", flipped)
+    other = dataclasses.replace(searcher.settings, rerank=not DEFAULTS.rerank)
     rows: dict[str, dict[str, list[Row]]] = {name: {half: [] for half in HALVES} for name in names}
     variants: dict[str, dict[str, list[Row]]] = {}
     if args.settings:
@@ -230,6 +241,7 @@ def main() -> None:
                     ("embedding", as_passages(selector.run(documents=dense)["documents"])),
                     ("plain rrf", as_passages(selector.run(documents=fused)["documents"])),
                     ("hybrid", hybrid),
+                    (names[-1], ranked(other, query.question, deep_bm25, deep_dense, top_k=10)),
                 ):
                     rows[name][half].append((query, passages, turns))
     query_seconds = time.perf_counter() - started

@@ -93,11 +93,8 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
     # Fusion with the leaders, and re-scoring with selection, are one component each: Haystack deep-copies every
     # component's inputs, and the ~200 candidates cost more to copy between five components than to rank.
     pipeline.add_component("fusion", CandidateFusion(settings.keyword_weight, settings.embedding_weight))
-    stored_sentences = store if getattr(store, "keeps_sentence_vectors", False) else None
     if settings.rerank:  # the reranker re-scores (speaker boost, smoothing) before re-ordering; the ranker selects
-        reranker = LearnedReranker(
-            speaker_boost=settings.speaker_boost, neighbour_weight=settings.neighbour_weight, vectors=stored_sentences
-        )
+        reranker = LearnedReranker(speaker_boost=settings.speaker_boost, neighbour_weight=settings.neighbour_weight)
         pipeline.add_component("reranker", reranker)
     ranker = PassageRanker(
         top_k=settings.top_k,
@@ -107,6 +104,7 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
         leaders_after=settings.leaders_after or 0,
     )
     pipeline.add_component("ranker", ranker)
+    stored_sentences = store if getattr(store, "keeps_sentence_vectors", False) else None
     pipeline.add_component("highlighter", PassageHighlighter(vectors=stored_sentences))
     pipeline.add_component("answer_writer", ExtractiveAnswerWriter(answer_words=settings.answer_words))
     if getattr(embedding_retriever, "takes_arrays", False):  # the array is copied as one object, the list by float
@@ -120,7 +118,6 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
         pipeline.connect("fusion.documents", "reranker.documents")
         pipeline.connect("bm25.documents", "reranker.keyword_documents")
         pipeline.connect("embedding_retriever.documents", "reranker.embedding_documents")
-        pipeline.connect("text_embedder.vector", "reranker.query_embedding")
         pipeline.connect("reranker.documents", "ranker.documents")
     else:
         pipeline.connect("fusion.documents", "ranker.documents")

@@ -45,7 +45,8 @@ class Searcher:
             raise QueryError("the question is empty")
         filters = self.filters(talk=talk, event=event, speaker=speaker)
         result = run_pipeline(
-            self.pipeline, query_inputs(question, filters, top_k or self.settings.top_k, answer_words)
+            self.pipeline,
+            query_inputs(question, filters, top_k or self.settings.top_k, answer_words, self.settings.rerank),
         )
         return result["answer_writer"]["answer"]
 
