@@ -17,6 +17,7 @@ from pipeline.components.chapter_titles import ChapterTitler
 from pipeline.components.keyphrases import KeyphraseTitler
 from pipeline.components.quotes import CitationChecker, QuoteVerifier, merge_reports
 from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+from pipeline.components.stored_sentences import StoredSentenceEmbedder
 from pipeline.components.takeaways import TakeawayExtractor
 from pipeline.components.themes import QuotePicker, QuotePlacer
 from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder
@@ -53,10 +54,12 @@ class RecapSettings:
     model: str = EMBEDDING_MODEL_NAME
 
 
-def _add_theme_components(pipeline: Pipeline, settings: RecapSettings) -> None:
-    """Everything up to grounded themes; the caller adds and connects the builder."""
+def _add_theme_components(pipeline: Pipeline, settings: RecapSettings, vectors: Any = None) -> None:
+    """Everything up to grounded themes; the caller adds and connects the builder. `vectors`: a store keeping
+    sentence embeddings (see `StoredSentenceEmbedder`), so that sentences embedded at ingest are not embedded again."""
     pipeline.add_component("splitter", SentenceSplitter())
-    pipeline.add_component("embedder", document_embedder())
+    embedder = document_embedder()
+    pipeline.add_component("embedder", embedder if vectors is None else StoredSentenceEmbedder(embedder, vectors))
     pipeline.add_component(
         "segmenter",
         ThemeSegmenter(
@@ -104,12 +107,12 @@ def _connect_builder(pipeline: Pipeline) -> None:
     pipeline.connect("citation_checker.report", "builder.citation_report")
 
 
-def build_recap_pipeline(settings: RecapSettings = RecapSettings()) -> Pipeline:
-    """One talk → `TalkRecap`. Inputs: see `pipeline_inputs`."""
+def build_recap_pipeline(settings: RecapSettings = RecapSettings(), vectors: Any = None) -> Pipeline:
+    """One talk → `TalkRecap`. Inputs: see `pipeline_inputs`. `vectors`: see `_add_theme_components`."""
     from pipeline.pipelines import io_metadata
 
     pipeline = Pipeline(metadata=io_metadata(pipeline_inputs("transcripts", "theme_count"), {"recap": "builder.recap"}))
-    _add_theme_components(pipeline, settings)
+    _add_theme_components(pipeline, settings, vectors)
     pipeline.add_component("builder", RecapBuilder(overview_words=settings.overview_words, parameters=asdict(settings)))
     _connect_builder(pipeline)
     return pipeline
@@ -311,12 +314,17 @@ def _generation(parameters: dict[str, Any], theme_count: int | None) -> Generati
 class Recapper:
     """Recaps talks of a workspace, and digests its events. The embedding model loads once, in `warm_up`.
 
-    Without a workspace only `recap_transcript` works (the talks come from the caller)."""
+    Without a workspace only `recap_transcript` works (the talks come from the caller). With one whose store keeps
+    sentence embeddings (SQLite, `store` or the workspace's configured store), a talk's recap reuses those of its
+    sentences that its stored chunks hold instead of embedding them again."""
 
-    def __init__(self, workspace: Workspace | None = None, settings: RecapSettings = RecapSettings()) -> None:
+    def __init__(
+        self, workspace: Workspace | None = None, settings: RecapSettings = RecapSettings(), store: Any = None
+    ) -> None:
         self.workspace = workspace
         self.settings = settings
-        self.pipeline = build_recap_pipeline(settings)
+        self._vectors = _sentence_store(workspace, store)
+        self.pipeline = build_recap_pipeline(settings, self._vectors)
         self.digest_pipeline = build_digest_pipeline(settings)
         self._warm = False
 
@@ -377,6 +385,22 @@ class Recapper:
             digest.grounding.fallbacks.append(f"left out talks without text: {', '.join(skipped)}")
             digest.talks = [t.talk for t in transcripts]
         return digest
+
+
+def _sentence_store(workspace: Workspace | None, store: Any) -> Any:
+    """The workspace's store if it keeps sentence embeddings and exists (SQLite), else None (embed every sentence)."""
+    if workspace is None:
+        return None
+    from pipeline.stores import StoreConfig, StoreError, open_store
+    from pipeline.stores.sqlite import database_path
+
+    try:
+        config = store or StoreConfig.resolve(workspace=workspace.root)
+    except StoreError:
+        return None
+    if config.kind != "sqlite" or not database_path(workspace.root, config.path).exists():
+        return None
+    return open_store(config, workspace.root)
 
 
 def _check_count(themes: int | None) -> None:
