@@ -1,8 +1,8 @@
 """Fits the extractive answer writer's sentence scorer (`pipeline/weights/answer_scorer.json`) on QMSum's train split.
 
-Data: the specific queries of the train meetings held in the bench cache (33 of the 162: every 5th of the sorted
-files, ingested for issue 15's retrieval work), with the passages and sentence scores the real query pipeline gives
-them, frozen by `training/answer_passages.py train`. Each candidate sentence of a query's passages
+Data: the specific queries of 33 of the 162 train meetings (every 5th of the sorted files, `--every 5`: the ones the
+bench cache held when the shipped weights were fitted), with the passages and sentence scores the real query
+pipeline gives them, frozen by `training/answer_passages.py train`. Each candidate sentence of a query's passages
 (`pipeline.components.answer.candidates`, the writer's own features) gets as target the share of its words that
 are in the query's reference answer (ROUGE-1 precision, rouge-score's tokenizer and stemmer): the scorer learns
 which sentences carry the reference's words, and the writer then fills its word budget with the best of them. A
@@ -11,7 +11,7 @@ scales, so the writer needs only a dot product. The redundancy penalty of the se
 cross-validation over train meetings (the ROUGE-1 of the written answers, not the regression loss). QMSum val is
 never used here: `bench/answers_qmsum.py` reports its dev and check halves.
 
-    nice -n 10 python training/answer_passages.py train   # once: freeze the train queries' passages
+    nice -n 10 python training/answer_passages.py train --every 5   # once: freeze the train queries' passages
     nice -n 10 python training/answer_scorer.py            # fit, cross-validate, write pipeline/weights/
 """
 
