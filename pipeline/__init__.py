@@ -10,6 +10,12 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Haystack imports torch as soon as it is imported; torch is imported for real only when something uses it (a torch
+# model: ingest, recap, the torch query encoder), so `talks ask` with the ONNX encoder and `talks list` skip it.
+from pipeline.deferred import defer_import
+
+defer_import("torch")
+
 __all__ = ["Library", "Step", "TalksError"]
 
 

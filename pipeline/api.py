@@ -118,11 +118,10 @@ def _loaded_error(module: str, name: str) -> type[Exception]:
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
     """The package's own errors, raised as `TalksError` of the right kind (the original kept as the cause). The
-    errors of heavy modules (batch, query, recap: they import Haystack and torch) are looked up only when something
-    was raised, so `talks list/show/remove` never import them."""
+    errors of heavy modules (batch, query, recap: they import Haystack and torch; sources: requests) are looked up
+    only when something was raised, so `talks list/show/remove` never import them."""
     from pipeline.config import ConfigError
     from pipeline.llm.settings import GeneratorError
-    from pipeline.sources.base import SourceError
     from pipeline.stores import StoreError
 
     try:
@@ -142,7 +141,11 @@ def _errors() -> Iterator[None]:
     except _loaded_error("pipeline.recap", "RecapError") as error:
         kind = "not_found" if str(error).startswith("no talks of event") else "invalid"
         raise TalksError(str(error), kind) from error
-    except (SourceError, _loaded_error("pipeline.batch.manifest", "BatchError"), ConfigError) as error:
+    except (
+        _loaded_error("pipeline.sources.base", "SourceError"),  # `pipeline.sources` imports requests, YouTube's client
+        _loaded_error("pipeline.batch.manifest", "BatchError"),
+        ConfigError,
+    ) as error:
         raise TalksError(str(error), "invalid") from error
 
 

@@ -7,26 +7,21 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import click
 import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from typer.core import TyperGroup
 
 from pipeline.api import Library, Step, TalksError
 from pipeline.models import Answer, BatchEngine, GeneratorBackend, OutputFormat, RecapStyle, StoreKind
 from pipeline.workspace import Workspace, WorkspaceError, resolve_workspace
+
+if TYPE_CHECKING:
+    from rich.progress import Progress  # imported by `_progress`: `talks list/show/remove` draw no bar
 
 
 class _TalksGroup(TyperGroup):
@@ -163,6 +158,15 @@ def _library(
 
 def _progress(*extra_columns) -> Progress:
     """A progress bar on stderr that disappears when done: what is being done, the bar, n of N, elapsed, ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

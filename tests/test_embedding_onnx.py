@@ -1,0 +1,81 @@
+"""The ONNX Runtime question encoder: the same vectors as the torch model, chosen by `TALKS_ENCODER`, and commands
+that answer or list without importing torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.config import ConfigError
+from pipeline.embedding import ENCODER_ENV, text_embedder
+from tests.conftest import ROOT
+
+SENTENCES = [
+    "Why did they keep the Apache license?",
+    "We priced the hosted plan per seat, and the free tier stayed generous for hobby projects.",
+    "ok",
+    "Remote teams write things down: decisions, owners and dates go into the doc before the meeting ends.",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_vectors() -> np.ndarray:
+    embedder = text_embedder("torch")
+    embedder.warm_up()
+    return np.array([embedder.run(text=s)["embedding"] for s in SENTENCES])
+
+
+@pytest.mark.parametrize(("encoder", "least"), [("onnx", 0.9999), ("onnx-int8", 0.97)])
+def test_onnx_vectors_match_the_torch_model(torch_vectors: np.ndarray, encoder: str, least: float):
+    embedder = text_embedder(encoder)
+    embedder.warm_up()
+    vectors = np.array([embedder.run(text=s)["embedding"] for s in SENTENCES])
+    assert vectors.shape == torch_vectors.shape == (len(SENTENCES), 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    cosines = (vectors * torch_vectors).sum(axis=1)
+    assert cosines.min() >= least, cosines
+    # the nearest sentence to each sentence is the same under both encoders
+    assert (
+        (vectors @ vectors.T).argsort(axis=1)[:, -2] == (torch_vectors @ torch_vectors.T).argsort(axis=1)[:, -2]
+    ).all()
+
+
+def test_the_encoder_setting_is_checked(monkeypatch):
+    assert type(text_embedder()).__name__ == "OnnxTextEmbedder"
+    monkeypatch.setenv(ENCODER_ENV, "torch")
+    assert type(text_embedder()).__name__ == "PackagedTextEmbedder"
+    monkeypatch.setenv(ENCODER_ENV, "tensorflow")
+    with pytest.raises(ConfigError, match="TALKS_ENCODER='tensorflow' is not an encoder"):
+        text_embedder()
+
+
+def _imports(workspace: Path, *arguments: str) -> tuple[set[str], str]:
+    """The modules `python -X importtime -m pipeline.cli ARGS` imported (torch's deferred stand-in is no import)."""
+    env = {**os.environ, "TALKS_WORKSPACE": str(workspace), "PYTHONPATH": str(ROOT)}
+    env.pop(ENCODER_ENV, None)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipeline.cli", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[-1].strip() for line in lines}, result.stdout
+
+
+def test_list_and_ask_do_not_import_torch(sample_workspace):
+    modules, output = _imports(sample_workspace.root, "list")
+    assert "indexed" in output
+    assert "pipeline.api" in modules
+    assert not {"haystack", "torch._C", "sklearn", "pipeline.sources"} & modules
+    modules, output = _imports(sample_workspace.root, "ask", "Why did they keep the Apache license?")
+    assert "Apache" in output
+    assert "haystack" in modules and "onnxruntime" in modules
+    assert not {"torch._C", "transformers", "sentence_transformers", "sklearn"} & modules
