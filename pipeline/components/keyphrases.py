@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import snowballstemmer
 from haystack import Document, component
 
 from pipeline.embedding import document_embedder
@@ -85,9 +86,10 @@ FILLER_WORDS = word_set(
 # Verbs that can carry a theme ("writing things down", "hiring"): stop words for keyphrases, not for stems.
 THEME_VERBS = word_set("write wrote written read paid spent built bought grew grown")
 STEM_STOP_WORDS = STOP_WORDS - THEME_VERBS
+_STEMMER = snowballstemmer.stemmer("english")
 IRREGULAR_STEMS = {
-    "wrote": "writ",
-    "written": "writ",
+    "wrote": "write",
+    "written": "write",
     "paid": "pay",
     "built": "build",
     "bought": "buy",
@@ -104,37 +106,22 @@ MAX_TITLE_WORDS = 5
 
 
 def stem(word: str) -> str:
-    """A light suffix-stripping stem, so that inflections pool ("scale", "scaling", "scaled" → "scal";
-    "hiring", "hires" → "hir"; "alignment", "aligned" → "align")."""
+    """The word's Snowball (Porter 2) English stem, so that inflections pool ("scale", "scaling", "scaled" →
+    "scale"; "hiring", "hires" → "hire"; "alignment", "aligned" → "align"); irregular past forms of the verbs that
+    carry themes ("wrote", "paid") map to their present's stem."""
     w = word.lower().replace("’", "'").removesuffix("'s")
     if w in IRREGULAR_STEMS:
         return IRREGULAR_STEMS[w]
     if len(w) <= 3 or not w.isalpha():
         return w
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith("ing") and len(w) > 5:
-        w = _undouble(w[:-3])
-    elif w.endswith("ed") and len(w) > 4:
-        w = _undouble(w[:-2])
-    elif w.endswith(("sses", "xes", "ches", "shes")):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if w.endswith("ment") and len(w) > 7:
-        w = w[:-4]
-    if w.endswith("e") and len(w) > 3:
-        w = w[:-1]
-    return w
-
-
-def _undouble(w: str) -> str:
-    return w[:-1] if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lsz" else w
+    return _STEMMER.stemWord(w)
 
 
 def is_content(word: str) -> bool:
     """Whether a word (no hyphens) carries content: not a stop word or filler, a number or a very short word."""
-    return len(word) > 2 and word.isalpha() and word.lower() not in STEM_STOP_WORDS and stem(word) not in STOP_WORDS
+    return (
+        len(word) > 2 and word.isalpha() and word.lower() not in STEM_STOP_WORDS and stem(word) not in STEM_STOP_WORDS
+    )
 
 
 def content_stems(text: str) -> list[str]:
