@@ -9,7 +9,11 @@ theme's n-grams, grammatical patterns from the talk's sentences (gerund phrases 
 "Bootstrapping"). Each is scored by the class-based TF-IDF of its content words' stems in the theme (so
 "scale", "scaling" and "scaled" count together, and a word the whole talk uses names no theme), with a bonus for
 patterns and title parts, a penalty for generic nouns ("customers", "people"), and the embedding similarity to
-the theme. Titles are then given out best first, so that no two themes share one."""
+the theme. Titles are then given out best first, so that no two themes share one.
+
+Why not KeyBERT: it ranks one document's n-grams by embedding similarity (with MMR), which is one of the signals here;
+what names a theme is what sets it apart from the talk's other themes (class-based TF-IDF across them), spoken-language
+patterns and the talk's own title, none of which KeyBERT models. Stems come from snowballstemmer."""
 
 from __future__ import annotations
 
