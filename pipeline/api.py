@@ -133,7 +133,7 @@ def _errors() -> Iterator[None]:
     except WorkspaceError as error:
         kind: ErrorKind = "not_found" if str(error).startswith("no talk") else "failed"
         raise TalksError(str(error), kind) from error
-    except (StoreError, GeneratorError) as error:
+    except (StoreError, GeneratorError, _loaded_error("pipeline.onnx_encoder", "OnnxEncoderError")) as error:
         raise TalksError(str(error), "unavailable") from error
     except _loaded_error("pipeline.query", "QueryError") as error:
         kind = "not_found" if str(error).startswith("no ") else "invalid"

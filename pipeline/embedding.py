@@ -85,12 +85,15 @@ def _precision(encoder: str) -> Any:
 
 def prepare_onnx_encoder() -> None:
     """Exports the packaged model to ONNX into the user cache if it is not there yet (ingest calls this while torch
-    is loaded anyway, so that the first question after it does not pay for the export)."""
+    is loaded anyway, so that the first question after it does not pay for the export). A cache that cannot be
+    written does not stop an ingest: the first question reports it."""
+    from contextlib import suppress
     from pathlib import Path
 
-    from pipeline.onnx_encoder import model_files
+    from pipeline.onnx_encoder import OnnxEncoderError, model_files
 
-    model_files(Path(embedding_model_path()))
+    with suppress(OnnxEncoderError):
+        model_files(Path(embedding_model_path()))
 
 
 @component
@@ -110,7 +113,7 @@ class SentenceEmbedder:
             self._embedder = document_embedder(self.batch_size)
             self._embedder.warm_up()
             if encoder_choice() != "torch":
-                prepare_onnx_encoder()  # the question encoder's export, made here at ingest rather than at a question
+                prepare_onnx_encoder()
 
     @component.output_types(documents=list[Document], sentence_vectors=list[Any])
     def run(self, documents: list[Document]) -> dict[str, Any]:
