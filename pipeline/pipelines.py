@@ -134,13 +134,13 @@ def run_pipeline(pipeline: Pipeline, inputs: dict[str, dict[str, Any]]) -> dict[
     component, instead of Haystack's wrapper, so callers can report them in one line."""
     from haystack.core.errors import PipelineRuntimeError
 
-    from pipeline.sources.base import SourceError
-    from pipeline.stores import StoreError
-    from pipeline.workspace import WorkspaceError
-
     try:
         return pipeline.run(inputs)
     except PipelineRuntimeError as error:
+        from pipeline.sources.base import SourceError  # on failure only: `pipeline.sources` imports requests
+        from pipeline.stores import StoreError
+        from pipeline.workspace import WorkspaceError
+
         cause: BaseException | None = error
         while cause is not None:
             if isinstance(cause, StoreError | WorkspaceError | SourceError):
