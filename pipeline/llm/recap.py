@@ -20,6 +20,7 @@ verified quotes, grown to whole sentences (or dropped). Every fallback is record
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -60,6 +61,7 @@ from pipeline.prose import extractive_prose, extractive_section, talk_questions
 from pipeline.recap import EmptyTalkError, RecapError, Recapper
 from pipeline.workspace import Workspace
 
+logger = logging.getLogger(__name__)
 GENERIC_OPENING = re.compile(r"^(?:in this (?:talk|section),?\s+)?the (?:speaker|presenter|talk)\b", re.I)
 
 
@@ -302,6 +304,7 @@ class LLMRecapper:
             others=others,
             excerpt=plan.excerpt,
             takeaways=self.takeaways_per_theme,
+            speaker=run.transcript.talk.speakers[0] if run.transcript.talk.speakers else "The speaker",
         )
         messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
         label = f"theme {plan.number}/{len(plans)}"
@@ -315,10 +318,10 @@ class LLMRecapper:
             plan.conversation = [*messages, ChatMessage.from_assistant(reply.model_dump_json())]
             items = reply.takeaways
             title = " ".join(reply.title.split()).strip(" .\"'") or extractive.title
-        if extractive.title in {chapter.title for chapter in run.transcript.talk.chapters}:
-            title = extractive.title  # the theme is one of the uploader's chapters: its title names it
-        earlier = [p.title for p in plans if p.number < plan.number]
-        problem = title_problem(title, plan.excerpt, earlier) if reply is not None else None
+        # the titles it must not share a word with: the earlier themes' and the later themes' extractive titles
+        # (their fallbacks), so that no fallback can clash either
+        rivals = [p.title if p.number < plan.number else p.extractive.title for p in plans if p is not plan]
+        problem = title_problem(title, plan.excerpt, rivals) if reply is not None else None
         if extractive.title in {chapter.title for chapter in run.transcript.talk.chapters}:
             title, problem = extractive.title, None  # the uploader's chapter title stays
         if problem is not None:
@@ -333,6 +336,7 @@ class LLMRecapper:
             if not (problem or "").startswith("citation") and repeats(text, run.written):
                 problem = "repeats another takeaway"
             if problem is not None:
+                logger.info("%s: takeaway rejected (%s): %s", label, problem, item.text)
                 problems.append(problem)
                 if problem.startswith("citation"):
                     run.report.citations_dropped += 1
@@ -429,8 +433,8 @@ class LLMRecapper:
         messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
         reply = self._ask(run, messages, OverviewReply, "overview")
         overview = " ".join(reply.overview.split()) if reply is not None else ""
-        if len(overview.split()) < 12 or VAGUE_PHRASES.search(overview):
-            reason = f"'{overview[:60]}' is too short or vague" if overview else None
+        if len(overview.split()) < 12:
+            reason = f"'{overview[:60]}' is too short" if overview else None
             run.fallback("overview", "the extractive overview", reason=reason)
             return run.extractive.overview if run.extractive else "", []
         questions = [" ".join(q.split()).rstrip(".") for q in reply.questions]
