@@ -39,16 +39,19 @@ _LEADING_WORDS = re.compile(
     r"third|fourth|fifth|firstly|secondly|lastly|finally)\b[,]?\s+)+",
     re.I,
 )
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?])")
 _DOUBLE_PUNCT = re.compile(r"([,;:])\s*[,;:]+")
-_LABEL = re.compile(r"^(?:>>\s*)?[A-ZÀ-Þ][A-ZÀ-Þ.'\- ]{1,40}:\s+")
+#: An all-caps `NAME: ` speaker label left in a text by its source.
+SPEAKER_LABEL = re.compile(r"^(?:>>\s*)?[A-ZÀ-Þ][A-ZÀ-Þ.'\- ]{1,40}:\s+")
+#: A sentence's closing punctuation, closing quotes and brackets after it.
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
 
 
 def clean_sentence(text: str) -> str:
     """A spoken sentence as written prose: no speaker label, fillers ("um", "you know", "like," "I mean",
     "sort of"), repeated words or leading "and/so/okay"; capitalised, ending in punctuation."""
-    text = _LABEL.sub("", " ".join(text.split()))
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = SPEAKER_LABEL.sub("", " ".join(text.split()))
+    text = SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
     text = _FILLER_SOUNDS.sub(" ", text)
     text = _COMMA_FILLERS.sub("", text)
     text = _LIKE_FILLER.sub("", text)
@@ -58,7 +61,7 @@ def clean_sentence(text: str) -> str:
     for _ in range(2):
         text = _REPEATS.sub(r"\1", text)
     text = " ".join(text.split())
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
     text = _DOUBLE_PUNCT.sub(r"\1", text)
     text = _LEADING_WORDS.sub("", text).strip(" ,;:-")
     if not text:

@@ -9,6 +9,7 @@ from typing import Any
 from haystack import component
 
 from pipeline.models import Transcript
+from pipeline.text import SPACE_BEFORE_PUNCTUATION
 
 _NOISE = re.compile(
     r"\[(?:music|applause|laughter|laughs|cheering|inaudible|crosstalk|silence|noise|background noise|"
@@ -18,7 +19,6 @@ _NOISE = re.compile(
 )
 _TAG = re.compile(r"</?[A-Za-z][^>]*>|<\d{2}:\d{2}[^>]*>")
 _CHANGE_MARK = re.compile(r"(^|\s)>>+\s*")
-_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?])")
 
 
 def clean_text(text: str, drop_patterns: list[re.Pattern[str]] | None = None) -> str:
@@ -29,7 +29,7 @@ def clean_text(text: str, drop_patterns: list[re.Pattern[str]] | None = None) ->
         text = pattern.sub(" ", text)
     text = _CHANGE_MARK.sub(" ", text)
     text = " ".join(text.split())
-    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
+    return SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
 
 
 @component

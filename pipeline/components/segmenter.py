@@ -15,18 +15,17 @@ when there are more chapters than themes wanted, the most alike neighbours are j
 from __future__ import annotations
 
 import itertools
-import re
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 from haystack import Document, component
 
+from pipeline.components.takeaways import mean_embedding
 from pipeline.models import Chapter, Span, Talk, Theme, Transcript
-from pipeline.text import split_sentences
+from pipeline.text import SPEAKER_LABEL, split_sentences
 
 SEGMENTATION_METHODS = ("dp", "tiling")
-_SPEAKER_LABEL = re.compile(r"^(?:>>\s*)?[A-ZÀ-Þ][A-ZÀ-Þ.'\- ]{1,40}:\s+")
 
 
 def is_main_speaker(talk: Talk, speaker: str | None) -> bool:
@@ -61,7 +60,7 @@ def _turn_sentences(talk: Talk, turn: list, position: int, max_words: int) -> li
             begin = cursor
         end = begin + len(sentence)
         cursor = end
-        label = _SPEAKER_LABEL.match(sentence)  # an all-caps `NAME: ` label left in the text by the source
+        label = SPEAKER_LABEL.match(sentence)  # an all-caps `NAME: ` label left in the text by the source
         if label and label.end() < len(sentence):
             sentence, begin = sentence[label.end() :], begin + label.end()
         first = next(i for i, stop in enumerate(offsets) if begin < stop)
@@ -337,7 +336,7 @@ class ThemeSegmenter:
         chapters: dict[str | None, int] = {}  # sentence id → the uploader's chapter it is in
         for number, transcript in enumerate(ordered):
             talk_docs = sorted(by_talk[transcript.talk.id], key=lambda d: d.meta["position"])
-            talk_means.append(_mean(talk_docs))
+            talk_means.append(mean_embedding(talk_docs))
             chapter_of = chapter_numbers(talk_docs, transcript.talk.chapters)
             chapters.update({doc.id: chapter for doc, chapter in zip(talk_docs, chapter_of, strict=False)})
             for first, last in self.chaptered_blocks(talk_docs, chapter_of, themes if single else None):
@@ -346,7 +345,7 @@ class ThemeSegmenter:
         if single and themes is not None:
             labels = list(range(len(blocks)))
         else:
-            means = np.stack([_mean(block) for block in blocks])
+            means = np.stack([mean_embedding(block) for block in blocks])
             event_mean = np.asarray([d.embedding for d in documents], dtype=np.float64).mean(axis=0)
             affinities = block_affinities(
                 means, talks, np.stack(talk_means), event_mean, self.recur_similarity, self.cross_talk_similarity
@@ -451,10 +450,6 @@ def chapter_numbers(documents: list[Document], chapters: list[Chapter], toleranc
     if len(starts) < 2 or any(time is None for time in times):
         return []
     return [max(0, sum(1 for start in starts if time + tolerance >= start) - 1) for time in times]
-
-
-def _mean(documents: list[Document]) -> np.ndarray:
-    return np.asarray([d.embedding for d in documents], dtype=np.float64).mean(axis=0)
 
 
 def _centroid(documents: list[Document]) -> np.ndarray:

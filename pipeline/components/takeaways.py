@@ -11,9 +11,8 @@ from haystack import Document, component
 
 from pipeline.components.keyphrases import mmr, phrase_key, word_set
 from pipeline.models import Citation, Takeaway, Theme, youtube_url
-from pipeline.text import clean_sentence
+from pipeline.text import SENTENCE_END, clean_sentence
 
-_TERMINAL = re.compile(r"[.!?…][\"'”’)]*$")
 _DANGLING = re.compile(
     r"\b(?:the|a|an|and|or|but|of|to|in|on|for|with|that|which|because|so|if|is|are|was|we|i)\.$", re.I
 )
@@ -46,13 +45,13 @@ def is_takeaway_candidate(
         and not raw.endswith("?")
         and min_words <= len(cleaned.split()) <= max_words
         and not _DANGLING.search(cleaned)
-        and (not punctuated or bool(_TERMINAL.search(raw)))
+        and (not punctuated or bool(SENTENCE_END.search(raw)))
     )
 
 
 def is_punctuated(documents: list[Document]) -> bool:
     """Whether most sentences end in punctuation (not so in auto-captions)."""
-    return sum(bool(_TERMINAL.search((d.content or "").strip())) for d in documents) >= len(documents) / 2
+    return sum(bool(SENTENCE_END.search((d.content or "").strip())) for d in documents) >= len(documents) / 2
 
 
 def self_containment(cleaned: str) -> float:
@@ -102,7 +101,7 @@ class TakeawayExtractor:
         for document in documents:
             by_theme[document.meta["theme"]].append(document)
             by_talk[document.meta["talk_id"]].append(document)
-        talk_means = {talk: _mean(docs) for talk, docs in by_talk.items()}
+        talk_means = {talk: mean_embedding(docs) for talk, docs in by_talk.items()}
         out, all_scores = [], []
         for number, theme in enumerate(themes):
             takeaways, scores = [], []
@@ -135,9 +134,9 @@ class TakeawayExtractor:
         if shared_by > 1:
             wanted = max(1, min(wanted, -(-self.max_takeaways // shared_by)))
         vectors = np.asarray([documents[i].embedding for i in chosen], dtype=np.float64)
-        centroid = _unit(_mean(documents))
+        centroid = _unit(mean_embedding(documents))
         own_talks = {d.meta["talk_id"] for d in documents}
-        distinct = _unit(_mean(documents) - np.mean([talk_means[t] for t in own_talks], axis=0))
+        distinct = _unit(mean_embedding(documents) - np.mean([talk_means[t] for t in own_talks], axis=0))
         keys = [phrase_key(k) for k in keywords]
         scores = np.asarray(
             [
@@ -157,7 +156,8 @@ class TakeawayExtractor:
         return takeaways, [float(scores[p]) for p in picked]
 
 
-def _mean(documents: list[Document]) -> np.ndarray:
+def mean_embedding(documents: list[Document]) -> np.ndarray:
+    """The mean of the documents' embeddings."""
     return np.asarray([d.embedding for d in documents], dtype=np.float64).mean(axis=0)
 
 

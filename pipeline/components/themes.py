@@ -16,8 +16,9 @@ from haystack import Document, component
 
 from pipeline.components.keyphrases import phrase_key, word_set
 from pipeline.components.quotes import normalise
-from pipeline.components.takeaways import _CONTEXT_OPENERS
+from pipeline.components.takeaways import _CONTEXT_OPENERS, is_punctuated
 from pipeline.models import Quote, Theme
+from pipeline.text import SENTENCE_END
 
 _LEADING = re.compile(r"^(?:(?:and|so|but|okay|ok|now|well|oh|yeah|also|anyway)\b,?\s+)+", re.I)
 _CLAUSE_STARTS = re.compile(r"(?::\s+|\bis that\s+|\bis this:\s+|\bwas that\s+)")
@@ -36,7 +37,6 @@ _NARRATIVE = word_set("was were had did we'd i'd got went said told asked")
 _DEFINITION = re.compile(
     r"\b(?:a|an|the|your|every)\s+(?:\w+\s+){0,2}?(?:is|isn't|are)\s+(?:a|an|the|not|never|your)\b", re.I
 )
-_TERMINAL = re.compile(r"[.!?…][\"'”’)]*$")
 _ENUMERATION = re.compile(r"^(?:the\s+)?(?:first|second|third|fourth|fifth|one|two|three|four|five)\b", re.I)
 _NUMBER = re.compile(
     r"\d|\b(?:hundred|thousand|million|billion|twenty|thirty|forty|fifty|sixty|seventy|eighty)\b", re.I
@@ -126,7 +126,7 @@ class QuotePicker:
         centroid = np.asarray([d.embedding for d in documents], dtype=np.float64).mean(axis=0)
         centroid /= np.linalg.norm(centroid) or 1.0
         keys = [" ".join(phrase_key(k)) for k in keywords]
-        punctuated = sum(bool(_TERMINAL.search((d.content or "").strip())) for d in documents) >= len(documents) / 2
+        punctuated = is_punctuated(documents)
         options: list[tuple[float, str, Document]] = []
         for index, document in enumerate(documents):
             if not document.meta.get("main_speaker", True) or (document.content or "").strip().endswith("?"):
@@ -136,7 +136,7 @@ class QuotePicker:
             for piece in quote_candidates(documents, index):
                 if not self.min_words <= len(piece.split()) <= self.max_words:
                     continue
-                if punctuated and not _TERMINAL.search(piece):
+                if punctuated and not SENTENCE_END.search(piece):
                     continue  # a fragment of a sentence cut at a caption boundary
                 punchline = 0.3 if not piece.startswith(whole[:20]) and piece in whole else 0.0
                 normal = " " + normalise(piece) + " "
