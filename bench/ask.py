@@ -1,8 +1,8 @@
 """How fast questions are answered: warm `ask` in one process (highlights and extractive answer included) and cold
 `talks ask` / `talks list` from the command line, on the default (SQLite) store.
 
-Warm, the two configurations of the targets (README, "Ingestion and query speed"), each with the load before and
-after:
+Warm, the two configurations of the targets (README, "Warm ask, recap and ingest overhead"), each with the load
+before and after:
 - 100 talks of ~35 min (copies of the founder talk, 35 min, 4.9k words, under new ids), `--top-k 5`, the questions of
   `bench/ingest.py`; asked through a `Searcher` and through `Library.ask` (the path of `talks serve`), interleaved
   question by question, side by side; beside them the 100-talk corpus of `bench/serve.py` (copies of all five

@@ -6,7 +6,7 @@ the sentence embeddings the SQLite store kept at ingest and embeds only the sent
 and the recap of the same transcript with every sentence embedded (`Recapper().recap_transcript`, no store), with
 whether the two recaps are identical (generation time aside). Beside them, embedding all the talk's sentences alone
 (the recap pipeline's `embedder` over the `splitter`'s sentences), the step the stored vectors save. Targets (README,
-"Ingestion and query speed"): ≤ 1.5 s for the founder talk, ≤ 5 s for a 10k-word meeting.
+"Warm ask, recap and ingest overhead"): ≤ 1.5 s for the founder talk, ≤ 5 s for a 10k-word meeting.
 
 Run: `python bench/recap.py [--runs 3]`. The workspaces are the bench cache's (`bench/ask.py`'s 100 copies of the
 founder talk; the QMSum val meetings), ingested on first use.
