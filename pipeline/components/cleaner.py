@@ -34,7 +34,24 @@ def clean_text(text: str, drop_patterns: list[re.Pattern[str]] | None = None) ->
 
 @component
 class TranscriptCleaner:
-    """Cleans every segment's text. A segment left empty stays, with empty text, so indices never shift."""
+    """Cleans every segment's text. A segment left empty stays, with empty text, so indices never shift.
+
+    Usage example:
+    ```python
+    from pipeline.components.cleaner import TranscriptCleaner
+    from pipeline.models import Segment, Talk, Transcript
+
+    transcript = Transcript(
+        talk=Talk(id="demo"),
+        segments=[
+            Segment(index=0, text="[Music] >> So we kept the &amp; <i>Apache</i> licence ."),
+            Segment(index=1, text="♪♪"),
+        ],
+    )
+    cleaned = TranscriptCleaner().run(transcript=transcript)["transcript"]
+    print([segment.text for segment in cleaned.segments])  # ['So we kept the & Apache licence.', '']
+    ```
+    """
 
     def __init__(self, extra_noise_patterns: list[str] | None = None) -> None:
         """:param extra_noise_patterns: further regular expressions whose matches are removed."""
@@ -43,6 +60,10 @@ class TranscriptCleaner:
 
     @component.output_types(transcript=Transcript)
     def run(self, transcript: Transcript) -> dict[str, Any]:
+        """
+        :param transcript: the talk as loaded from its source.
+        :returns: `transcript`, a copy whose segments hold the cleaned text.
+        """
         segments = [
             segment.model_copy(update={"text": clean_text(segment.text, self._compiled)})
             for segment in transcript.segments
