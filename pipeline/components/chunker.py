@@ -68,6 +68,20 @@ class TranscriptChunker:
     sentences. Each `Document.meta` records the talk, first and last
     segment index, start and end seconds and speakers. With `skip_backchannels`, turns that only acknowledge
     ("Mm-hmm.", "Yeah.") stay inside the window's segment range but are left out of its text and word count.
+
+    Usage example:
+    ```python
+    from pipeline.components.chunker import TranscriptChunker
+    from pipeline.models import Segment, Talk, Transcript
+
+    lines = ["We picked the Apache licence.", "Mm-hmm.", "Companies can contribute without a lawyer.", "Yes."] * 5
+    transcript = Transcript(
+        talk=Talk(id="demo", title="Why Apache"),
+        segments=[Segment(index=i, text=line, start=4.0 * i, end=4.0 * i + 4) for i, line in enumerate(lines)],
+    )
+    documents = TranscriptChunker(words=20, overlap=5).run(transcript=transcript)["documents"]
+    print(documents[0].id, documents[0].meta["start"], documents[0].meta["end"])  # demo:0-5 0.0 24.0
+    ```
     """
 
     def __init__(
@@ -84,6 +98,10 @@ class TranscriptChunker:
 
     @component.output_types(documents=list[Document])
     def run(self, transcript: Transcript) -> dict[str, Any]:
+        """
+        :param transcript: the cleaned talk.
+        :returns: `documents`, one `Document` a window, in order, with the window's place in `meta`.
+        """
         return {"documents": self.chunk(transcript)}
 
     def chunk(self, transcript: Transcript) -> list[Document]:
