@@ -4,7 +4,8 @@ Tables:
 - `talks`: one header a talk (fingerprint of the transcript, chunking settings, chunk count, time of writing);
 - `chunks`: the chunks (id, talk, position, text, metadata as JSON; talk, event and speaker also as indexed columns
   for filters; optionally the chunk's sentence embeddings, float16, for highlighting without a model);
-- `chunks_fts`: an FTS5 index of the chunk texts (Porter-stemmed, contentless, rows deleted with their chunk);
+- `chunks_fts`: an FTS5 index of the chunk texts (words as Haystack's BM25 splits them, contentless, rows deleted
+  with their chunk), and `chunks_terms`, its words with their document frequencies;
 - `chunks_vec`: a `sqlite-vec` `vec0` table of the unit-length embeddings (exact nearest neighbours).
 
 Guarantees come from SQLite itself: the file is in WAL mode, so readers never wait for a writer and see the last
@@ -12,11 +13,24 @@ committed state; a talk is replaced in one `BEGIN IMMEDIATE` transaction (old ro
 upserted), so a crash or a kill leaves the talk old or new, never half; a second writer waits for the first (busy
 timeout) instead of failing. Commits are durable (`synchronous=FULL`).
 
-Keyword retrieval matches any of the question's words (an FTS5 `OR` query) and ranks by FTS5's `bm25()` (Okapi
-BM25, k1 = 1.2, b = 0.75). Words in more than half of the chunks are left out of the match: FTS5 gives them an IDF
-of ~0 (`log((N - df + 0.5) / (df + 0.5))`, floored at 1e-6), so they would not change any score, only make every chunk
-a candidate. Embedding retrieval is exact: a brute-force `vec0` scan (L2 on unit vectors, the same order as cosine),
-or, with filters, distances over the filtered chunks only; `Document.score` is the cosine similarity.
+Keyword retrieval ranks like Haystack's in-memory store (the memory store this one replaced), so fusion sees the
+same keyword candidates whichever of the two holds the chunks: BM25L (k1 = 1.5, b = 0.75, delta = 0.5, IDF
+`log((N + 1) / (df + 0.5))`), every chunk holding any of the question's words a candidate, words as Haystack splits
+them (lower-cased runs of letters, digits and `_`, no stemming: FTS5's `unicode61` tokenizer with diacritics kept
+and `_` a word character; Haystack also splits CJK text into single characters, which `unicode61` does not). FTS5
+keeps the corpus statistics BM25L needs in the database, inside each write's transaction: document frequencies
+(`chunks_terms`, an `fts5vocab` table), chunk count and total length. FTS5's own `bm25()` is Okapi BM25 with fixed
+parameters and another IDF, so chunks are scored by a BM25L auxiliary function (`bm25l`, registered on each
+connection; FTS5 has no such ranking built in and no library adds one). Which chunks: every chunk of a filter that
+selects at most `EXACT_CHUNKS` (a talk, as `talks ask --talk`), or of a store that small, so the ranking is exactly
+Haystack's; in a larger store, a pool of `POOL_FACTOR` x top_k chunks, FTS5's best by `bm25()` among those holding
+the question's rarest words (`_rarest`: common words add little to BM25L but would make FTS5 rank most of the
+store). Schema 1 (Porter stems, `bm25()`) is rebuilt in place on the first writable open, or read as it is.
+
+Embedding retrieval is exact: a brute-force `vec0` scan (L2 on unit vectors, the same order as cosine), or from the
+second unfiltered question of a long-lived store on, numpy over all embeddings read into memory once (1.5 KB a
+chunk; read again after a write); with filters, distances over the filtered chunks only. `Document.score` is the
+cosine similarity.
 
 Threads: each thread uses its own connection (opened on first use), so one store object can serve many concurrent
 questions in a long-lived process (`talks serve`); SQLite serialises the writers.
@@ -25,6 +39,7 @@ questions in a long-lived process (`talks serve`); SQLite serialises the writers
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -46,10 +61,17 @@ if TYPE_CHECKING:  # haystack (and with it torch) is imported only when chunks a
     from pipeline.stores.sqlite_retrievers import SqliteEmbeddingRetriever, SqliteKeywordRetriever
 
 DATABASE_NAME = "talks.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: Porter-stemmed FTS5 index ranked by `bm25()` (rebuilt on the first writable open)
 BUSY_TIMEOUT_MS = 60_000  # a second writer waits this long for the first one's transaction
-TOKENIZER = "porter unicode61 remove_diacritics 2"
-COMMON_SHARE = 0.5  # words in more chunks than this share get FTS5 IDF ~0 and are left out of the match
+TOKENIZER = ("unicode61", "remove_diacritics", "0", "tokenchars", "_")  # Haystack's BM25 words, see above
+LEGACY_TOKENIZER = ("porter", "unicode61", "remove_diacritics", "2")  # schema 1, still read when read-only
+COMMON_SHARE = 0.5  # words in more chunks than this share get FTS5 IDF ~0 and are left out of the pool's match
+BM25L = {"k1": 1.5, "b": 0.75, "delta": 0.5}  # Haystack's InMemoryDocumentStore defaults
+EXACT_CHUNKS = 1000  # a filter selecting at most this many chunks has each of them scored
+POOL_FACTOR = 5  # otherwise, this many times top_k chunks of FTS5's `bm25()` are rescored (at least POOL_MIN)
+POOL_MIN = 200
+MATRIX_AFTER = 2  # the embedding matrix is read into memory at the second unfiltered question (see `_matrix`)
+MATCH_FACTOR = 20  # the pool is drawn from chunks holding the rarest words, at most this many times its size
 SENTENCE_DTYPE = np.float16
 
 _SCHEMA = [
@@ -61,10 +83,12 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS chunks_talk ON chunks (talk_id, position)",
     "CREATE INDEX IF NOT EXISTS chunks_event ON chunks (event)",
     "CREATE INDEX IF NOT EXISTS chunks_speaker ON chunks (speaker)",
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(content, content='', contentless_delete=1,"
-    f" tokenize='{TOKENIZER}')",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_terms USING fts5vocab(chunks_fts, 'row')",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0(embedding float[{EMBEDDING_DIMENSION}])",
+]
+_TEXT_INDEX = [
+    "CREATE VIRTUAL TABLE chunks_fts USING fts5(content, content='', contentless_delete=1,"
+    f' tokenize="{" ".join(TOKENIZER)}")',
+    "CREATE VIRTUAL TABLE chunks_terms USING fts5vocab(chunks_fts, 'row')",
 ]
 _COLUMNS = {"meta.talk_id": "c.talk_id", "meta.event": "c.event", "meta.speaker": "c.speaker", "id": "c.id"}
 _COMPARISONS = {"==": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
@@ -169,6 +193,10 @@ class SqliteChunkStore(ChunkStore):
         self._local = threading.local()
         self._connections: list[apsw.Connection] = []
         self._guard = threading.Lock()
+        self._vectors: tuple[tuple, np.ndarray, np.ndarray] | None = None  # (talks' signature, rowids, matrix)
+        self._questions: tuple[tuple | None, int] = (None, 0)  # (talks' signature, embedding questions since)
+        self._loading = False
+        self._vectors_guard = threading.Lock()
         self._connection()  # fails now, in one line, when the file cannot be used
 
     def describe(self) -> str:
@@ -195,6 +223,7 @@ class SqliteChunkStore(ChunkStore):
             else:
                 connection.execute("PRAGMA synchronous = FULL")
                 self._ensure_schema(connection)
+            connection.register_fts5_function("bm25l", _bm25l)  # after the checks: a damaged file fails above
         except apsw.NotADBError:
             raise StoreError(f"{self.describe()}: not an SQLite database (damaged, or another file)") from None
         except (apsw.Error, OSError) as error:
@@ -205,13 +234,15 @@ class SqliteChunkStore(ChunkStore):
         return connection
 
     def _check_schema(self, connection: apsw.Connection) -> None:
-        """A read-only database must already hold this version's tables: nothing can be created in it."""
+        """A read-only database must already hold a talks schema: nothing can be created in it. One of schema 1
+        (before BM25L) is read as it is: keyword retrieval ranks by its Porter-stemmed index's `bm25()`."""
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
+        if version not in (1, SCHEMA_VERSION):
             raise StoreError(
                 f"{self.describe()}: read-only and of schema {version}, not {SCHEMA_VERSION}: "
                 "open it once with write access to upgrade it"
             )
+        self._local.legacy = version == 1
 
     def _ensure_schema(self, connection: apsw.Connection) -> None:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -227,8 +258,15 @@ class SqliteChunkStore(ChunkStore):
                 known = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
                 if known and "chunks" not in known:
                     raise StoreError(f"{self.describe()}: holds other tables, not talks; choose another path")
-                for statement in _SCHEMA:
+                for statement in _SCHEMA + _TEXT_INDEX:
                     connection.execute(statement)
+            elif version == 1:  # the text index is rebuilt with Haystack's words from the stored chunk texts
+                connection.execute("DROP TABLE chunks_terms")
+                connection.execute("DROP TABLE chunks_fts")
+                for statement in _TEXT_INDEX:
+                    connection.execute(statement)
+                connection.execute("INSERT INTO chunks_fts (rowid, content) SELECT rowid, content FROM chunks")
+            if version < SCHEMA_VERSION:
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -257,6 +295,7 @@ class SqliteChunkStore(ChunkStore):
     def close(self) -> None:
         with self._guard:
             connections, self._connections = self._connections, []
+            self._vectors = None
         for connection in connections:
             connection.close()
         self._local = threading.local()
@@ -390,12 +429,15 @@ class SqliteChunkStore(ChunkStore):
 
     # -- retrieval --
 
-    def _query_terms(self, query: str) -> list[tuple[str, str]]:
-        """(stemmed term, word as written) for each distinct term of the query, by the index's own tokenizer."""
-        tokenizer = getattr(self._local, "tokenizer", None)
+    def _query_terms(self, query: str, legacy: bool = False) -> list[tuple[str, str]]:
+        """(term, word as written) for each distinct term of the query, by the index's own tokenizer."""
+        tokenizers = getattr(self._local, "tokenizers", None)
+        if tokenizers is None:
+            tokenizers = self._local.tokenizers = {}
+        tokenizer = tokenizers.get(legacy)
         if tokenizer is None:
-            name, *arguments = TOKENIZER.split()
-            tokenizer = self._local.tokenizer = self._connection().fts5_tokenizer(name, arguments)
+            name, *arguments = LEGACY_TOKENIZER if legacy else TOKENIZER
+            tokenizer = tokenizers[legacy] = self._connection().fts5_tokenizer(name, arguments)
         encoded = query.encode("utf-8")
         seen: dict[str, str] = {}
         for start, end, term, *_ in tokenizer(encoded, apsw.FTS5_TOKENIZE_QUERY, None):
@@ -403,32 +445,114 @@ class SqliteChunkStore(ChunkStore):
         return list(seen.items())
 
     def keyword_search(self, query: str, filters: dict[str, Any] | None, top_k: int) -> list[Document]:
-        """Chunks holding any of the query's words, best FTS5 BM25 first (`Document.score` = BM25, positive)."""
+        """Chunks holding any of the query's words, best BM25L first (`Document.score` = BM25L, as Haystack's
+        in-memory store gives it; a read-only database of schema 1: FTS5's `bm25()`, positive)."""
         from haystack import Document
 
-        terms = self._query_terms(query)
-        if not terms:
-            return []
         with self._errors("keyword retrieval"):
             db = self._connection()
-            total = db.execute("SELECT coalesce(sum(chunks), 0) FROM talks").fetchone()[0]  # no chunk scan
-            marks = ", ".join("?" for _ in terms)
-            frequencies = dict(
-                db.execute(f"SELECT term, doc FROM chunks_terms WHERE term IN ({marks})", [t for t, _ in terms])
-            )
-            present = [(term, word) for term, word in terms if frequencies.get(term, 0) > 0]
-            chosen = [(t, w) for t, w in present if frequencies[t] <= COMMON_SHARE * total] or present
-            if not chosen:
+            if getattr(self._local, "legacy", False):
+                rows = self._okapi_search(db, query, filters, top_k)
+            else:
+                rows = self._bm25l_search(db, query, filters, top_k)
+        return [Document(id=i, content=c, meta=json.loads(m), score=score) for i, c, m, score in rows]
+
+    def _frequencies(self, db: apsw.Connection, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """The number of chunks (read from the talk headers, no chunk scan) and each term's chunk count."""
+        total = db.execute("SELECT coalesce(sum(chunks), 0) FROM talks").fetchone()[0]
+        marks = ", ".join("?" for _ in terms)
+        frequencies = dict(db.execute(f"SELECT term, doc FROM chunks_terms WHERE term IN ({marks})", terms))
+        return total, frequencies
+
+    def _bm25l_search(
+        self, db: apsw.Connection, query: str, filters: dict[str, Any] | None, top_k: int
+    ) -> list[tuple[str, str, str, float]]:
+        """(id, content, meta, BM25L) of the best `top_k` chunks: see the module docstring."""
+        terms = [term for term, _ in self._query_terms(query)]
+        if not terms:
+            return []
+        total, frequencies = self._frequencies(db, terms)
+        present = [term for term in terms if frequencies.get(term, 0) > 0]
+        if not present:
+            return []
+        idfs = [math.log((total + 1.0) / (frequencies[term] + 0.5)) for term in present]
+        exact, candidates = self._exact_candidates(db, total, filters)
+        pool = max(POOL_FACTOR * int(top_k), POOL_MIN)
+        if exact:  # every chunk of the filter (candidates None: of the store) holding any of the words is scored
+            match = _any_of(present)
+        else:  # a pool of FTS5's best by `bm25()` on the rarer words (`chosen`)
+            chosen = _rarest(present, frequencies, total, MATCH_FACTOR * pool)
+            candidates = self._pool(db, chosen, filters, pool)
+            # matches the chunks holding a chosen word, with a phrase for every word of the question (the second
+            # group), so that BM25L counts them all
+            match = f"({_any_of(chosen)}) AND ({_any_of(present)})"
+            idfs = [0.0] * len(chosen) + idfs  # the first group's phrases repeat words of the second
+        sql = "SELECT rowid, bm25l(chunks_fts, " + ", ".join("?" for _ in idfs) + ") FROM chunks_fts"
+        sql += " WHERE chunks_fts MATCH ?"
+        params: list[Any] = [*idfs, match]
+        if candidates is not None:
+            if not candidates:
                 return []
-            match = " OR ".join('"' + word.replace('"', '""') + '"' for _, word in chosen)
+            # the range lets FTS5 skip to the candidates (a talk's chunks are consecutive rows); `+rowid` keeps
+            # the list a plain check instead of one index lookup a candidate
+            sql += " AND rowid BETWEEN ? AND ? AND +rowid IN (SELECT value FROM json_each(?))"
+            params += [min(candidates), max(candidates), json.dumps(candidates)]
+        scored = db.execute(sql, params).fetchall()
+        best = sorted((row for row in scored if row[1] > 0), key=lambda row: (-row[1], row[0]))[: int(top_k)]
+        if not best:
+            return []
+        marks = ", ".join("?" for _ in best)
+        found = db.execute(
+            f"SELECT rowid, id, content, meta FROM chunks WHERE rowid IN ({marks})", [r for r, _ in best]
+        )
+        by_rowid = {rowid: rest for rowid, *rest in found}
+        return [(*by_rowid[rowid], score) for rowid, score in best if rowid in by_rowid]
+
+    def _exact_candidates(
+        self, db: apsw.Connection, total: int, filters: dict[str, Any] | None
+    ) -> tuple[bool, list[int] | None]:
+        """Whether the filter (or, without one, the store) holds at most `EXACT_CHUNKS` chunks, so that all of them
+        are scored and the ranking is exactly Haystack's; and then the filter's rowids (None: the whole store)."""
+        if not filters:
+            return total <= EXACT_CHUNKS, None
+        where, params = filters_to_sql(filters)
+        rows = db.execute(f"SELECT c.rowid FROM chunks c WHERE ({where}) LIMIT ?", [*params, EXACT_CHUNKS + 1])
+        rowids = [rowid for (rowid,) in rows]
+        return (True, rowids) if len(rowids) <= EXACT_CHUNKS else (False, None)
+
+    def _pool(self, db: apsw.Connection, chosen: list[str], filters: dict[str, Any] | None, size: int) -> list[int]:
+        """The best `size` chunks (of the filter) by FTS5's `bm25()` over the chosen words."""
+        if not filters:  # FTS5 sorts by its rank itself
+            sql, params = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?", []
+        else:
             where, params = filters_to_sql(filters)
-            rows = db.execute(
-                "SELECT c.id, c.content, c.meta, bm25(chunks_fts) AS rank FROM chunks_fts"
-                f" JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND ({where})"
-                " ORDER BY rank, c.rowid LIMIT ?",
-                [match, *params, int(top_k)],
-            ).fetchall()
-        return [Document(id=i, content=c, meta=json.loads(m), score=-float(rank)) for i, c, m, rank in rows]
+            sql = (
+                "SELECT c.rowid FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
+                f" WHERE chunks_fts MATCH ? AND ({where}) ORDER BY bm25(chunks_fts) LIMIT ?"
+            )
+        return [rowid for (rowid,) in db.execute(sql, [_any_of(chosen), *params, size])]
+
+    def _okapi_search(
+        self, db: apsw.Connection, query: str, filters: dict[str, Any] | None, top_k: int
+    ) -> list[tuple[str, str, str, float]]:
+        """Schema 1, read-only: the Porter-stemmed index ranked by FTS5's `bm25()` (Okapi BM25), any-word match."""
+        terms = self._query_terms(query, legacy=True)
+        if not terms:
+            return []
+        total, frequencies = self._frequencies(db, [term for term, _ in terms])
+        present = [(term, word) for term, word in terms if frequencies.get(term, 0) > 0]
+        chosen = [word for term, word in present if frequencies[term] <= COMMON_SHARE * total]
+        chosen = chosen or [word for _, word in present]
+        if not chosen:
+            return []
+        where, params = filters_to_sql(filters)
+        rows = db.execute(
+            "SELECT c.id, c.content, c.meta, bm25(chunks_fts) AS rank FROM chunks_fts"
+            f" JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND ({where})"
+            " ORDER BY rank, c.rowid LIMIT ?",
+            [_any_of(chosen), *params, int(top_k)],
+        ).fetchall()
+        return [(id_, content, meta, -float(rank)) for id_, content, meta, rank in rows]
 
     def embedding_search(
         self, query_embedding: list[float], filters: dict[str, Any] | None, top_k: int
@@ -441,7 +565,7 @@ class SqliteChunkStore(ChunkStore):
                 f"{self.describe()}: dimension mismatch: the query has {len(query_embedding)} dimensions, "
                 f"the store holds {EMBEDDING_DIMENSION}"
             )
-        vector = _unit(query_embedding).tobytes()
+        vector = _unit(query_embedding)
         with self._errors("embedding retrieval"):
             db = self._connection()
             if filters:
@@ -449,20 +573,130 @@ class SqliteChunkStore(ChunkStore):
                 rows = db.execute(
                     "SELECT c.id, c.content, c.meta, vec_distance_l2(v.embedding, ?) AS distance FROM chunks c"
                     f" JOIN chunks_vec v ON v.rowid = c.rowid WHERE ({where}) ORDER BY distance, c.rowid LIMIT ?",
-                    [vector, *params, int(top_k)],
+                    [vector.tobytes(), *params, int(top_k)],
                 ).fetchall()
-            else:
+                rows = [(id_, content, meta, 1.0 - float(distance) ** 2 / 2) for id_, content, meta, distance in rows]
+            elif (loaded := self._matrix(db)) is None:  # the exact `vec0` scan
                 nearest = db.execute(
-                    "SELECT rowid, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?", (vector, int(top_k))
+                    "SELECT rowid, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?",
+                    (vector.tobytes(), int(top_k)),
                 ).fetchall()
-                distances = dict(nearest)
-                marks = ", ".join("?" for _ in nearest)
-                found = db.execute(
-                    f"SELECT rowid, id, content, meta FROM chunks WHERE rowid IN ({marks})", list(distances)
-                ).fetchall()
-                by_rowid = {row[0]: row[1:] for row in found}
-                rows = [(*by_rowid[r], distances[r]) for r, _ in nearest if r in by_rowid]
-        return [Document(id=i, content=c, meta=json.loads(m), score=1.0 - float(d) ** 2 / 2) for i, c, m, d in rows]
+                rows = self._chunk_rows([(rowid, 1.0 - float(distance) ** 2 / 2) for rowid, distance in nearest])
+            else:  # the same, by numpy over the matrix in memory
+                rowids, matrix = loaded
+                similarities = matrix @ vector
+                count = min(int(top_k), len(rowids))
+                best = np.argpartition(-similarities, count - 1)[:count] if count else np.array([], dtype=np.int64)
+                best = best[np.lexsort((rowids[best], -similarities[best]))]  # most similar first, then by row
+                rows = self._chunk_rows([(int(rowids[i]), float(similarities[i])) for i in best])
+        return [Document(id=i, content=c, meta=json.loads(m), score=score) for i, c, m, score in rows]
+
+    def _chunk_rows(self, nearest: list[tuple[int, float]]) -> list[tuple[str, str, str, float]]:
+        """(id, content, meta, similarity) of the (rowid, similarity) pairs, in their order."""
+        marks = ", ".join("?" for _ in nearest)
+        found = self._connection().execute(
+            f"SELECT rowid, id, content, meta FROM chunks WHERE rowid IN ({marks})", [r for r, _ in nearest]
+        )
+        by_rowid = {rowid: rest for rowid, *rest in found}
+        return [(*by_rowid[r], similarity) for r, similarity in nearest if r in by_rowid]
+
+    def _matrix(self, db: apsw.Connection) -> tuple[np.ndarray, np.ndarray] | None:
+        """The rowids and unit embeddings of every chunk in memory, while the talks stay the same (their count,
+        chunk total and latest write time: one read of the small `talks` table a question); None before the
+        `MATRIX_AFTER`-th question of this store since it opened or last changed, so that a one-question process
+        (`talks ask`) never pays for reading them. numpy's product over the matrix takes a fraction of `vec0`'s
+        scan, which copies every vector out of its blobs each question, but reading the matrix costs many scans
+        (`bench/stores.py` prints both); shared by the threads, reread whole after a write."""
+        signature_sql = "SELECT count(*), coalesce(sum(chunks), 0), coalesce(max(updated_at), 0) FROM talks"
+        signature = db.execute(signature_sql).fetchone()
+        cached = self._vectors
+        if cached is not None and cached[0] == signature:
+            return cached[1], cached[2]
+        with self._vectors_guard:  # one thread reads the matrix; the others scan meanwhile
+            seen = self._questions[1] + 1 if self._questions[0] == signature else 1
+            self._questions = (signature, seen)
+            if seen < MATRIX_AFTER or self._loading:
+                return None
+            self._loading = True
+        try:
+            db.execute("BEGIN")  # the signature and the vectors from one snapshot
+            try:
+                signature = db.execute(signature_sql).fetchone()
+                rowids, matrix = _stored_vectors(db, signature[1])
+            finally:
+                db.execute("COMMIT")
+            self._vectors = (signature, rowids, matrix)
+        finally:
+            self._loading = False
+        return rowids, matrix
+
+
+def _stored_vectors(db: apsw.Connection, chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every embedding with its rowid. Read from `vec0`'s own tables, a blob of 1024 vectors at a time with a bitmap
+    of the live ones (the layout of sqlite-vec 0.1.9, which pyproject pins): about 2.5x faster than `vec0` returning
+    them row by row, which stays the fallback when that layout does not give one vector a chunk."""
+    try:
+        blocks = db.execute(
+            "SELECT c.validity, c.rowids, v.vectors FROM chunks_vec_chunks c"
+            " JOIN chunks_vec_vector_chunks00 v ON v.rowid = c.chunk_id ORDER BY c.chunk_id"
+        ).fetchall()
+        ids, vectors = [], []
+        for validity, rowids, block in blocks:
+            live = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little").astype(bool)
+            block_ids = np.frombuffer(rowids, np.int64)
+            block_vectors = np.frombuffer(block, np.float32).reshape(-1, EMBEDDING_DIMENSION)
+            if not len(live) == len(block_ids) == len(block_vectors):
+                raise ValueError("unexpected vec0 layout")
+            ids.append(block_ids[live])
+            vectors.append(block_vectors[live])
+        rowids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, EMBEDDING_DIMENSION), np.float32)
+        if len(rowids) == chunks and len(np.unique(rowids)) == chunks:
+            return rowids, matrix
+    except (apsw.SQLError, ValueError):
+        pass
+    rows = db.execute("SELECT rowid, embedding FROM chunks_vec ORDER BY rowid").fetchall()
+    rowids = np.fromiter((rowid for rowid, _ in rows), dtype=np.int64, count=len(rows))
+    matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32)
+    return rowids, matrix.reshape(len(rows), EMBEDDING_DIMENSION)
+
+
+def _rarest(terms: list[str], frequencies: dict[str, int], total: int, budget: int) -> list[str]:
+    """The question's rarest words, while the chunks holding them add up to at most `budget` (at least the rarest
+    word): the pool's match. Common words add little to BM25L (IDF ~0.4 for a word in half of the chunks, 5-10 for
+    a rare one) but make FTS5 rank most of the store; a chunk among the best `top_k` almost always holds one of the
+    rare words."""
+    chosen, covered = [], 0
+    for term in sorted(terms, key=lambda term: frequencies[term]):
+        count = frequencies[term]
+        if chosen and (covered + count > budget or count > COMMON_SHARE * total):
+            break
+        chosen.append(term)
+        covered += count
+    return chosen
+
+
+def _any_of(words: list[str]) -> str:
+    """An FTS5 query matching any of the words, each a quoted string (so operators in questions are plain words)."""
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _bm25l(api: apsw.FTS5ExtensionApi, *idfs: float) -> float:
+    """The current chunk's BM25L as Haystack's `InMemoryDocumentStore._score_bm25l` computes it: `idfs[i]` is the
+    IDF of the query's i-th phrase (one word each); the average length is the index's (FTS5 keeps the totals)."""
+    rows = api.row_count
+    average = api.column_total_size(0) / rows if rows else 0.0
+    if not average:
+        return 0.0
+    k1, b, delta = BM25L["k1"], BM25L["b"], BM25L["delta"]
+    norm = 1.0 - b + b * api.column_size(0) / average
+    score = 0.0
+    for phrase, idf in enumerate(idfs):
+        count = len(api.phrase_locations(phrase)[0]) if idf else 0  # idf 0: a phrase repeating another's word
+        if count:
+            ctd = count / norm
+            score += idf * (1.0 + k1) * (ctd + delta) / (k1 + ctd + delta)
+    return score
 
 
 def _reason(error: BaseException) -> str:

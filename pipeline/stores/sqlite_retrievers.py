@@ -32,7 +32,7 @@ class _SqliteRetriever:
 
 @component
 class SqliteKeywordRetriever(_SqliteRetriever):
-    """Keyword retrieval over a `SqliteChunkStore`: chunks holding any of the question's words by FTS5 BM25.
+    """Keyword retrieval over a `SqliteChunkStore`: chunks holding any of the question's words by BM25L (Haystack's).
 
     Usage: `SqliteKeywordRetriever(store=SqliteChunkStore("ws/talks.db"), top_k=10).run(query="pricing")`.
     """
@@ -44,7 +44,7 @@ class SqliteKeywordRetriever(_SqliteRetriever):
 
 @component
 class SqliteEmbeddingRetriever(_SqliteRetriever):
-    """Exact cosine nearest neighbours over a `SqliteChunkStore`'s `vec0` table.
+    """Exact cosine nearest neighbours over a `SqliteChunkStore`'s embeddings (`vec0`, or numpy once in memory).
 
     Usage: `SqliteEmbeddingRetriever(store=SqliteChunkStore("ws/talks.db")).run(query_embedding=vector)`; the vector
     may be a NumPy array (`QueryEmbedder.vector`), which Haystack copies as one object rather than float by float.

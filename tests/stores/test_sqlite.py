@@ -1,5 +1,6 @@
-"""The SQLite store on its own: whole-talk transactions, filters, keyword semantics, threads, two writing processes,
-a damaged file, and a workspace made with the older memory store (kept working, then migrated)."""
+"""The SQLite store on its own: whole-talk transactions, filters, keyword ranking (Haystack's BM25L), threads, two
+writing processes, a damaged file, a database of the previous schema, and a workspace made with the older memory
+store (kept working, then migrated)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ import sys
 import threading
 from pathlib import Path
 
+import apsw
 import numpy as np
 import pytest
 from haystack import Document
+from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 from pipeline.embedding import SentenceEmbedder
 from pipeline.models import Answer
 from pipeline.stores import StoreConfig, StoreError, open_store
+from pipeline.stores import sqlite as sqlite_store
 from pipeline.stores.sqlite import SqliteChunkStore, filters_to_sql
 from pipeline.text import split_sentences
 from tests.conftest import DATA
 from tests.helpers import talks
+from tests.test_faults import without_dac_override
 
 TEXTS = [
     "We kept the Apache license because changing licenses breaks trust with contributors.",
@@ -99,13 +104,89 @@ def test_replace_and_remove_leave_no_orphans(store: SqliteChunkStore):
     assert store.talk_ids() == ["alpha"]
 
 
-def test_keyword_search_matches_any_word_with_stemming(store: SqliteChunkStore):
-    found = store.keyword_search("Why did they keep their licenses?", None, 10)
-    assert found and all("license" in doc.content.lower() for doc in found)
-    assert found[0].score > 0
-    assert store.keyword_search("zebra licensing", None, 10)  # one unknown word does not empty the match
+def haystack_bm25(store: SqliteChunkStore, query: str, filters=None, top_k: int = 20) -> list[Document]:
+    """What the memory store's retriever (Haystack's in-memory BM25L) answers over the same chunks."""
+    memory = InMemoryDocumentStore(embedding_similarity_function="cosine", shared=False)
+    for talk_id in store.talk_ids():
+        memory.write_documents(store.documents(talk_id))
+    return memory.bm25_retrieval(query, filters=filters, top_k=top_k)
+
+
+def assert_same_ranking(found: list[Document], expected: list[Document]) -> None:
+    """Same chunks with the same scores, best first (equal scores in either order: the test talks repeat texts)."""
+    assert found and len(found) == len(expected)
+
+    def ordered(documents: list[Document]) -> list[tuple[float, str]]:
+        return sorted((-round(doc.score, 9), doc.id) for doc in documents)
+
+    assert ordered(found) == ordered(expected)
+    assert [doc.score for doc in found] == pytest.approx([doc.score for doc in expected], rel=1e-9)
+
+
+QUESTIONS = ["Why did they keep the Apache licenses?", "How do remote teams stay aligned?", "salaries for teams"]
+
+
+def test_keyword_search_ranks_like_haystacks_bm25l(store: SqliteChunkStore, monkeypatch):
+    """Same chunks, same scores, same order as Haystack's in-memory BM25L (the memory store), also after a talk is
+    replaced and another removed (the statistics follow the writes); any word matches, none is stemmed."""
+    store.replace_talk("gamma", make_talk("gamma", count=3, event="Conf B", seed=3), "fp-c", {})
+    beta = {"field": "meta.talk_id", "operator": "==", "value": "beta"}
+    for _ in range(2):
+        for question in QUESTIONS:
+            for filters in (None, beta):
+                assert_same_ranking(
+                    store.keyword_search(question, filters, 20), haystack_bm25(store, question, filters)
+                )
+        store.replace_talk("alpha", make_talk("alpha", count=2, seed=9), "fp-2", {})
+        store.remove_talk("gamma")
+    assert not store.keyword_search("licensing", None, 10)  # no stemming, as in Haystack
+    assert store.keyword_search("zebra licenses", None, 10)  # one unknown word does not empty the match
     assert store.keyword_search("?!", None, 10) == []
     assert store.keyword_search('"quoted" OR NOT (weird)', None, 10) == []  # operators are plain words
+    # a large archive: FTS5's best chunks for the less common words are rescored, with the same result here
+    monkeypatch.setattr(sqlite_store, "EXACT_CHUNKS", 0)
+    for filters in (None, beta):
+        found = store.keyword_search("hosted salaries", filters, 20)
+        assert_same_ranking(found, haystack_bm25(store, "hosted salaries", filters))
+
+
+def as_schema_1(path: Path) -> None:
+    """Turns a database into what schema 1 wrote: a Porter-stemmed text index ranked by FTS5's `bm25()`."""
+    db = apsw.Connection(str(path))
+    db.execute("DROP TABLE chunks_terms; DROP TABLE chunks_fts")
+    db.execute(
+        "CREATE VIRTUAL TABLE chunks_fts USING fts5(content, content='', contentless_delete=1,"
+        " tokenize='porter unicode61 remove_diacritics 2');"
+        "CREATE VIRTUAL TABLE chunks_terms USING fts5vocab(chunks_fts, 'row');"
+        "INSERT INTO chunks_fts (rowid, content) SELECT rowid, content FROM chunks; PRAGMA user_version = 1"
+    )
+    db.close()
+
+
+def test_a_schema_1_database_is_read_as_it_is_when_read_only_and_upgraded_when_writable(tmp_path: Path):
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    path = folder / "talks.db"
+    with SqliteChunkStore(path) as store:
+        store.replace_talk("alpha", make_talk("alpha"), "fp-a", {})
+        store.replace_talk("beta", make_talk("beta", seed=1), "fp-b", {})
+    as_schema_1(path)
+    for item in (path, folder):
+        item.chmod(item.stat().st_mode & ~0o222)
+    try:
+        with without_dac_override(), SqliteChunkStore(path) as store:
+            found = store.keyword_search("Why did they keep their licensing?", None, 10)  # Porter: licens*
+            assert found and all("license" in doc.content.lower() for doc in found)
+            assert store.embedding_search(store.documents("beta")[0].embedding, None, 1)[0].id == "beta:0"
+            assert store._connection().execute("PRAGMA user_version").fetchone()[0] == 1
+    finally:
+        for item in (path, folder):
+            item.chmod(item.stat().st_mode | 0o200)
+    with SqliteChunkStore(path) as store:  # writable: the text index is rebuilt once, in place
+        assert store._connection().execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
+        assert store.count_chunks() == 8 and store.talk_ids() == ["alpha", "beta"]
+        for question in QUESTIONS:
+            assert_same_ranking(store.keyword_search(question, None, 20), haystack_bm25(store, question))
 
 
 def test_embedding_search_is_exact_cosine(store: SqliteChunkStore):
@@ -117,6 +198,23 @@ def test_embedding_search_is_exact_cosine(store: SqliteChunkStore):
     assert [doc.id for doc in store.embedding_search(target.embedding, None, 8)] == [doc.id for doc in cosine]
     with pytest.raises(StoreError, match="dimension mismatch"):
         store.embedding_search([0.1] * 10, None, 3)
+
+
+def test_embedding_search_from_memory_matches_the_scan_and_follows_writes(store: SqliteChunkStore):
+    """The first unfiltered question scans `vec0`; from the second the store answers from the matrix in memory, with
+    the same chunks and scores, and reads it again after a write."""
+    vector = store.documents("alpha")[2].embedding
+    scanned = store.embedding_search(vector, None, 8)
+    assert store._vectors is None
+    from_memory = store.embedding_search(vector, None, 8)
+    assert store._vectors is not None
+    assert [doc.id for doc in from_memory] == [doc.id for doc in scanned]
+    assert [doc.score for doc in from_memory] == pytest.approx([doc.score for doc in scanned], abs=1e-6)
+    store.replace_talk("beta", make_talk("beta", count=2, seed=5), "fp-b2", {})
+    after = [store.embedding_search(vector, None, 8) for _ in range(2)]  # a scan, then the matrix read again
+    assert [doc.id for doc in after[0]] == [doc.id for doc in after[1]]
+    assert len(after[1]) == 6 and {"beta:2", "beta:3"}.isdisjoint(doc.id for doc in after[1])
+    assert len(store._vectors[1]) == 6
 
 
 def test_filters_on_talk_event_speaker_and_other_fields(store: SqliteChunkStore):
