@@ -1,8 +1,9 @@
 """Retrieval quality of the SQLite store beside the memory store on QMSum val: hybrid recall@5 / hit@5.
 
 Both stores hold the very same chunks and embeddings (the SQLite workspace is copied from the memory one by
-`bench.qmsum.cached_workspace`, no re-embedding), so only the stores' own retrieval differs (FTS5 BM25 with Porter
-stemming against Haystack's in-memory BM25; both embedding sides are exact cosine). Each specific query is asked
+`bench.qmsum.cached_workspace`, no re-embedding), so only the stores' own retrieval could differ (both keyword
+sides are BM25L with Haystack's words, the SQLite one computed over FTS5; both embedding sides are exact cosine;
+a store of schema 1, FTS5's bm25() with Porter stems, is upgraded on open). Each specific query is asked
 against its own meeting; the two candidate lists go through the query pipeline's ranking components
 (`bench.retrieval_qmsum.ranked`, checked there against `Searcher.ask`). Dev and check halves with 90% bootstrap
 intervals over meetings, and the paired difference.
