@@ -21,7 +21,26 @@ class TalkWriter:
     `sentence_vectors` (one array a chunk, from `SentenceEmbedder`) are kept by stores that hold them (SQLite), so
     highlighting needs no model at question time; other stores ignore them.
 
-    Usage: `TalkWriter(workspace="ws").run(transcript=cleaned, documents=embedded_chunks)`."""
+    Usage example:
+    ```python
+    import tempfile
+
+    from pipeline.components.chunker import TranscriptChunker
+    from pipeline.components.writer import TalkWriter
+    from pipeline.embedding import document_embedder
+    from pipeline.models import Segment, Talk, Transcript
+
+    transcript = Transcript(
+        talk=Talk(id="demo", title="Why Apache"),
+        segments=[Segment(index=0, text="We picked the Apache licence so companies can contribute.")],
+    )
+    embedder = document_embedder()
+    embedder.warm_up()
+    chunks = embedder.run(documents=TranscriptChunker().run(transcript=transcript)["documents"])["documents"]
+    writer = TalkWriter(workspace=tempfile.mkdtemp())  # the default store: WORKSPACE/talks.db
+    print(writer.run(transcript=transcript, documents=chunks))  # {'talk_id': 'demo', 'chunks': 1}
+    ```
+    """
 
     def __init__(self, workspace: str, settings: dict[str, Any] | None = None, store: dict | None = None) -> None:
         """:param workspace: the workspace directory. :param settings: chunking/model settings recorded per talk.
@@ -46,6 +65,12 @@ class TalkWriter:
     def run(
         self, transcript: Transcript, documents: list[Document], sentence_vectors: list[Any] | None = None
     ) -> dict[str, Any]:
+        """
+        :param transcript: the cleaned talk, saved as `transcripts/ID.json`.
+        :param documents: its chunks, embedded; they replace any the store holds for the talk.
+        :param sentence_vectors: optional, one (sentences × 384) array a chunk, kept by stores that hold them.
+        :returns: `talk_id` and `chunks`, the number of chunks stored.
+        """
         self.warm_up()
         assert self._chunk_store is not None
         talk_id = transcript.talk.id
