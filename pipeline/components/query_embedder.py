@@ -20,10 +20,16 @@ class QueryEmbedder:
     copied as one object. The highlighter and the SQLite embedding retriever take `vector`; retrievers that need a
     list take `embedding`.
 
-    Usage:
-        embedder = QueryEmbedder(embedder=text_embedder())
-        embedder.warm_up()
-        vector = embedder.run(text="Why Apache?")["vector"]  # shape (384,), float32
+    Usage example:
+    ```python
+    from pipeline.components.query_embedder import QueryEmbedder
+    from pipeline.embedding import text_embedder
+
+    embedder = QueryEmbedder(embedder=text_embedder())
+    embedder.warm_up()
+    result = embedder.run(text="Why Apache?")
+    print(len(result["embedding"]), result["vector"].shape, result["vector"].dtype)  # 384 (384,) float32
+    ```
     """
 
     def __init__(self, embedder: Any) -> None:
@@ -43,5 +49,9 @@ class QueryEmbedder:
 
     @component.output_types(embedding=list[float], vector=np.ndarray)
     def run(self, text: str) -> dict[str, Any]:
+        """
+        :param text: the question.
+        :returns: `embedding`, the vector as a list of floats, and `vector`, the same as a float32 array.
+        """
         embedding = self.embedder.run(text=text)["embedding"]
         return {"embedding": embedding, "vector": np.asarray(embedding, dtype=np.float32)}
