@@ -49,13 +49,22 @@ class OnnxTextEmbedder(_OnnxEmbedder):
     """Embeds a question with the packaged model through ONNX Runtime (unit-length vector, as
     `SentenceTransformersTextEmbedder(normalize_embeddings=True)` gives).
 
-    embedder = OnnxTextEmbedder()              # precision="fp32" (default) or "int8"
+    Usage example:
+    ```python
+    from pipeline.components.onnx_embedders import OnnxTextEmbedder
+
+    embedder = OnnxTextEmbedder()  # precision="fp32" (default) or "int8"
     embedder.warm_up()
-    vector = embedder.run(text="Why Apache?")["embedding"]  # 384 floats
+    print(len(embedder.run(text="Why Apache?")["embedding"]))  # 384
+    ```
     """
 
     @component.output_types(embedding=list[float])
     def run(self, text: str) -> dict[str, Any]:
+        """
+        :param text: the question.
+        :returns: `embedding`, its unit-length vector as a list of floats.
+        """
         if not isinstance(text, str):
             raise TypeError("OnnxTextEmbedder expects a string; use OnnxDocumentEmbedder for documents")
         return {"embedding": self._encode([text])[0].tolist()}
@@ -66,9 +75,17 @@ class OnnxDocumentEmbedder(_OnnxEmbedder):
     """Embeds documents' content with the packaged model through ONNX Runtime; returns copies carrying the
     embedding (the inputs are not changed).
 
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
+
     embedder = OnnxDocumentEmbedder(batch_size=32)
     embedder.warm_up()
     documents = embedder.run(documents=[Document(content="We kept Apache.")])["documents"]
+    print(len(documents[0].embedding))  # 384
+    ```
     """
 
     def __init__(
@@ -79,6 +96,10 @@ class OnnxDocumentEmbedder(_OnnxEmbedder):
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
+        """
+        :param documents: the documents to embed (by their `content`).
+        :returns: `documents`, copies carrying their `embedding`.
+        """
         if not isinstance(documents, list) or any(not isinstance(d, Document) for d in documents):
             raise TypeError("OnnxDocumentEmbedder expects a list of Documents; use OnnxTextEmbedder for a string")
         vectors = self._encode([d.content or "" for d in documents], self.batch_size)
