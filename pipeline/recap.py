@@ -400,7 +400,10 @@ def _sentence_store(workspace: Workspace | None, store: Any) -> Any:
         return None
     if config.kind != "sqlite" or not database_path(workspace.root, config.path).exists():
         return None
-    return open_store(config, workspace.root)
+    try:
+        return open_store(config, workspace.root)
+    except StoreError:  # an unusable database: recaps still work, embedding every sentence
+        return None
 
 
 def _check_count(themes: int | None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from haystack import Document, component, default_to_dict
 
+from pipeline.stores import StoreError
 from pipeline.text import split_sentences
 
 
@@ -42,8 +43,11 @@ class StoredSentenceEmbedder:
     def _stored(self, talk_id: str) -> dict[str, np.ndarray]:
         if self.vectors is None:
             return {}
-        chunks = self.vectors.documents(talk_id)
-        stored = self.vectors.sentence_vectors([chunk.id for chunk in chunks])
+        try:
+            chunks = self.vectors.documents(talk_id)
+            stored = self.vectors.sentence_vectors([chunk.id for chunk in chunks])
+        except StoreError:  # the store cannot be read now: every sentence is embedded, as without it
+            return {}
         found: dict[str, np.ndarray] = {}
         for chunk in chunks:
             vectors = stored.get(chunk.id)
