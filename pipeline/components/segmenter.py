@@ -85,7 +85,25 @@ def _turn_sentences(talk: Talk, turn: list, position: int, max_words: int) -> li
 
 @component
 class SentenceSplitter:
-    """Splits transcripts into sentence Documents (`meta`: talk, segment range, times, speaker, position)."""
+    """Splits transcripts into sentence Documents (`meta`: talk, segment range, times, speaker, position).
+
+    Usage example:
+    ```python
+    from pipeline.components.segmenter import SentenceSplitter
+    from pipeline.models import Segment, Talk, Transcript
+
+    transcript = Transcript(
+        talk=Talk(id="demo", speakers=["Ada"]),
+        segments=[
+            Segment(index=0, text="We picked Apache. Companies can", start=0.0, end=4.0),
+            Segment(index=1, text="contribute without a lawyer.", start=4.0, end=7.0),
+        ],
+    )
+    documents = SentenceSplitter().run(transcripts=[transcript])["documents"]
+    print([(d.content, d.meta["first_segment"], d.meta["last_segment"]) for d in documents])
+    # [('We picked Apache.', 0, 0), ('Companies can contribute without a lawyer.', 0, 1)]
+    ```
+    """
 
     def __init__(self, max_words: int = 40) -> None:
         """:param max_words: longer unpunctuated runs (auto-captions) are cut into pieces of at most this many."""
@@ -95,6 +113,10 @@ class SentenceSplitter:
 
     @component.output_types(documents=list[Document])
     def run(self, transcripts: list[Transcript]) -> dict[str, Any]:
+        """
+        :param transcripts: the talks, cleaned.
+        :returns: `documents`, one a sentence, talk after talk, in the order said.
+        """
         return {"documents": [doc for t in transcripts for doc in sentence_documents(t, self.max_words)]}
 
 
@@ -272,6 +294,34 @@ class ThemeSegmenter:
     length (at most one per `min_theme_words` words) and its similarity structure, and non-adjacent blocks
     that are very alike become one theme. For several talks, blocks alike across talks become one theme, and
     `theme_count=N` merges down to N.
+
+    Usage example:
+    ```python
+    from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+    from pipeline.embedding import document_embedder
+    from pipeline.models import Segment, Talk, Transcript
+
+    lines = [
+        "We picked the Apache licence because companies can contribute without asking a lawyer first.",
+        "A permissive licence is not a gift, it is how you get contributors you never met.",
+        "The licence question came up in every sales call during our first year.",
+        "Pricing was the second thing we got wrong, and we got it wrong twice.",
+        "We charged per seat, and small teams never made it past the trial.",
+        "Usage based pricing is the only model where the customer wins when you win.",
+    ]
+    transcript = Transcript(
+        talk=Talk(id="demo", title="Why Apache", speakers=["Ada"]),
+        segments=[Segment(index=i, text=line, start=10.0 * i, end=10.0 * i + 10) for i, line in enumerate(lines)],
+    )
+    embedder = document_embedder()
+    embedder.warm_up()
+    sentences = embedder.run(documents=SentenceSplitter().run(transcripts=[transcript])["documents"])["documents"]
+    segmented = ThemeSegmenter(unit_words=15, min_theme_words=40).run(
+        documents=sentences, transcripts=[transcript], theme_count=2
+    )
+    print([(span.first_segment, span.last_segment) for theme in segmented["themes"] for span in theme.spans])
+    # [(0, 1), (2, 5)]
+    ```
     """
 
     def __init__(
@@ -319,7 +369,13 @@ class ThemeSegmenter:
     def run(
         self, documents: list[Document], transcripts: list[Transcript], theme_count: int | None = None
     ) -> dict[str, Any]:
-        """:param theme_count: the number of themes wanted; None for automatic."""
+        """
+        :param documents: the talks' sentence Documents (`SentenceSplitter`'s), embedded.
+        :param transcripts: the talks, in order (spans take their segments' times from them).
+        :param theme_count: the number of themes wanted; None for automatic.
+        :returns: `documents`, copies with `meta["theme"]` and `meta["block"]` (and `meta["chapter"]` when the talk
+            has chapters), and `themes`, untitled, with their spans and talk ids.
+        """
         themes = theme_count
         if themes is not None and themes < 1:
             raise ValueError("theme_count must be at least 1")
