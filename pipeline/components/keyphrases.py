@@ -387,7 +387,38 @@ def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 @component
 class KeyphraseTitler:
-    """Gives each theme a keyphrase title (a clean 1-4 word phrase, distinct across themes) and keywords."""
+    """Gives each theme a keyphrase title (a clean 1-4 word phrase, distinct across themes) and keywords.
+
+    Usage example:
+    ```python
+    from pipeline.components.keyphrases import KeyphraseTitler
+    from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+    from pipeline.embedding import document_embedder
+    from pipeline.models import Segment, Talk, Transcript
+
+    lines = [
+        "We picked the Apache licence because companies can contribute without asking a lawyer first.",
+        "A permissive licence is not a gift, it is how you get contributors you never met.",
+        "The licence question came up in every sales call during our first year.",
+        "Pricing was the second thing we got wrong, and we got it wrong twice.",
+        "We charged per seat, and small teams never made it past the trial.",
+        "Usage based pricing is the only model where the customer wins when you win.",
+    ]
+    transcript = Transcript(
+        talk=Talk(id="demo", title="Why Apache", speakers=["Ada"]),
+        segments=[Segment(index=i, text=line, start=10.0 * i, end=10.0 * i + 10) for i, line in enumerate(lines)],
+    )
+    embedder = document_embedder()
+    embedder.warm_up()
+    sentences = embedder.run(documents=SentenceSplitter().run(transcripts=[transcript])["documents"])["documents"]
+    segmented = ThemeSegmenter(unit_words=15, min_theme_words=40).run(
+        documents=sentences, transcripts=[transcript], theme_count=2
+    )
+    themes = KeyphraseTitler().run(themes=segmented["themes"], documents=segmented["documents"])["themes"]
+    print([(theme.title, theme.keywords[:2]) for theme in themes])
+    # [('Apache licence', ['Apache licence', 'contributors']), ('Customer wins', ['Pricing', 'past the trial'])]
+    ```
+    """
 
     def __init__(
         self,
@@ -427,6 +458,11 @@ class KeyphraseTitler:
 
     @component.output_types(themes=list[Theme])
     def run(self, themes: list[Theme], documents: list[Document]) -> dict[str, Any]:
+        """
+        :param themes: the themes, in the order `meta["theme"]` numbers them.
+        :param documents: the embedded sentence Documents, each with its `meta["theme"]` (`ThemeSegmenter`'s).
+        :returns: `themes`, copies with their `title` and `keywords`.
+        """
         self.warm_up()
         by_theme: dict[int, list[Document]] = defaultdict(list)
         for document in documents:
