@@ -63,7 +63,38 @@ def self_containment(cleaned: str) -> float:
 @component
 class TakeawayExtractor:
     """Picks 2-5 takeaways per theme: sentences central to the theme (and what sets it apart from the rest of its
-    talk) and different from each other (MMR), cleaned, in the order they were said, each with a citation."""
+    talk) and different from each other (MMR), cleaned, in the order they were said, each with a citation.
+
+    Usage example:
+    ```python
+    from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+    from pipeline.components.takeaways import TakeawayExtractor
+    from pipeline.embedding import document_embedder
+    from pipeline.models import Segment, Talk, Transcript
+
+    lines = [
+        "We picked the Apache licence because companies can contribute without asking a lawyer first.",
+        "A permissive licence is not a gift, it is how you get contributors you never met.",
+        "The licence question came up in every sales call during our first year.",
+        "Pricing was the second thing we got wrong, and we got it wrong twice.",
+        "We charged per seat, and small teams never made it past the trial.",
+        "Usage based pricing is the only model where the customer wins when you win.",
+    ]
+    transcript = Transcript(
+        talk=Talk(id="demo", title="Why Apache", speakers=["Ada"]),
+        segments=[Segment(index=i, text=line, start=10.0 * i, end=10.0 * i + 10) for i, line in enumerate(lines)],
+    )
+    embedder = document_embedder()
+    embedder.warm_up()
+    sentences = embedder.run(documents=SentenceSplitter().run(transcripts=[transcript])["documents"])["documents"]
+    segmented = ThemeSegmenter(unit_words=15, min_theme_words=40).run(
+        documents=sentences, transcripts=[transcript], theme_count=2
+    )
+    extracted = TakeawayExtractor(min_takeaways=1).run(themes=segmented["themes"], documents=segmented["documents"])
+    print([takeaway.text for takeaway in extracted["themes"][1].takeaways])
+    # ['Pricing was the second thing we got wrong, and we got it wrong twice.']
+    ```
+    """
 
     def __init__(
         self,
@@ -95,7 +126,12 @@ class TakeawayExtractor:
 
     @component.output_types(themes=list[Theme], scores=list[list[float]])
     def run(self, themes: list[Theme], documents: list[Document]) -> dict[str, Any]:
-        """`scores[t][i]` is the centrality of theme t's takeaway i (the overview uses it)."""
+        """
+        :param themes: the themes, in the order `meta["theme"]` numbers them (their keywords weigh in).
+        :param documents: the embedded sentence Documents, each with its `meta["theme"]` (`ThemeSegmenter`'s).
+        :returns: `themes`, copies with their `takeaways`, and `scores`: `scores[t][i]` is the centrality of theme
+            t's takeaway i (the overview uses it).
+        """
         by_theme: dict[int, list[Document]] = defaultdict(list)
         by_talk: dict[str, list[Document]] = defaultdict(list)
         for document in documents:
