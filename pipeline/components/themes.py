@@ -88,7 +88,39 @@ def memorability(text: str) -> float:
 @component
 class QuotePicker:
     """Proposes 1-3 quotes per theme (8-40 words, said by the talk's speakers, memorable and on the theme),
-    best first across all themes. They are candidates: run them through `QuoteVerifier` before output."""
+    best first across all themes. They are candidates: run them through `QuoteVerifier` before output.
+
+    Usage example:
+    ```python
+    from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+    from pipeline.components.themes import QuotePicker
+    from pipeline.embedding import document_embedder
+    from pipeline.models import Segment, Talk, Transcript
+
+    lines = [
+        "We picked the Apache licence because companies can contribute without asking a lawyer first.",
+        "A permissive licence is not a gift, it is how you get contributors you never met.",
+        "The licence question came up in every sales call during our first year.",
+        "Pricing was the second thing we got wrong, and we got it wrong twice.",
+        "We charged per seat, and small teams never made it past the trial.",
+        "Usage based pricing is the only model where the customer wins when you win.",
+    ]
+    transcript = Transcript(
+        talk=Talk(id="demo", title="Why Apache", speakers=["Ada"]),
+        segments=[Segment(index=i, text=line, start=10.0 * i, end=10.0 * i + 10) for i, line in enumerate(lines)],
+    )
+    embedder = document_embedder()
+    embedder.warm_up()
+    sentences = embedder.run(documents=SentenceSplitter().run(transcripts=[transcript])["documents"])["documents"]
+    segmented = ThemeSegmenter(unit_words=15, min_theme_words=40).run(
+        documents=sentences, transcripts=[transcript], theme_count=2
+    )
+    quotes = QuotePicker().run(themes=segmented["themes"], documents=segmented["documents"])["quotes"]
+    print([(quote.text, quote.segment) for quote in quotes])
+    # [('A permissive licence is not a gift, it is how you get contributors you never met.', 1),
+    #  ('Usage based pricing is the only model where the customer wins when you win.', 5)]
+    ```
+    """
 
     def __init__(self, max_per_theme: int = 3, words_per_quote: int = 600, min_words: int = 8, max_words: int = 40):
         """
@@ -106,6 +138,11 @@ class QuotePicker:
 
     @component.output_types(quotes=list[Quote])
     def run(self, themes: list[Theme], documents: list[Document]) -> dict[str, Any]:
+        """
+        :param themes: the themes, in the order `meta["theme"]` numbers them (their keywords weigh in).
+        :param documents: the embedded sentence Documents, each with its `meta["theme"]` (`ThemeSegmenter`'s).
+        :returns: `quotes`, candidate quotes, best first.
+        """
         by_theme: dict[int, list[Document]] = defaultdict(list)
         for document in documents:
             by_theme[document.meta["theme"]].append(document)
@@ -172,13 +209,53 @@ class QuotePicker:
 @component
 class QuotePlacer:
     """Puts grounded quotes back into the themes they were said in (keeping their order, best first) and picks
-    the key quotes: the best quote of each theme, best first."""
+    the key quotes: the best quote of each theme, best first.
+
+    Usage example:
+    ```python
+    from pipeline.components.quotes import QuoteVerifier
+    from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+    from pipeline.components.themes import QuotePicker, QuotePlacer
+    from pipeline.embedding import document_embedder
+    from pipeline.models import Segment, Talk, Transcript
+
+    lines = [
+        "We picked the Apache licence because companies can contribute without asking a lawyer first.",
+        "A permissive licence is not a gift, it is how you get contributors you never met.",
+        "The licence question came up in every sales call during our first year.",
+        "Pricing was the second thing we got wrong, and we got it wrong twice.",
+        "We charged per seat, and small teams never made it past the trial.",
+        "Usage based pricing is the only model where the customer wins when you win.",
+    ]
+    transcript = Transcript(
+        talk=Talk(id="demo", title="Why Apache", speakers=["Ada"]),
+        segments=[Segment(index=i, text=line, start=10.0 * i, end=10.0 * i + 10) for i, line in enumerate(lines)],
+    )
+    embedder = document_embedder()
+    embedder.warm_up()
+    sentences = embedder.run(documents=SentenceSplitter().run(transcripts=[transcript])["documents"])["documents"]
+    segmented = ThemeSegmenter(unit_words=15, min_theme_words=40).run(
+        documents=sentences, transcripts=[transcript], theme_count=2
+    )
+    themes, documents = segmented["themes"], segmented["documents"]
+    quotes = QuotePicker().run(themes=themes, documents=documents)["quotes"]
+    quotes = QuoteVerifier().run(quotes=quotes, transcript=transcript)["quotes"]
+    placed = QuotePlacer(key_quotes=1).run(themes=themes, quotes=quotes, documents=documents)
+    print([len(theme.quotes) for theme in placed["themes"]], placed["key_quotes"][0].segment)  # [1, 1] 1
+    ```
+    """
 
     def __init__(self, key_quotes: int = 5) -> None:
         self.key_quotes = key_quotes
 
     @component.output_types(themes=list[Theme], key_quotes=list[Quote])
     def run(self, themes: list[Theme], quotes: list[Quote], documents: list[Document]) -> dict[str, Any]:
+        """
+        :param themes: the themes, in the order `meta["theme"]` numbers them.
+        :param quotes: the grounded quotes, best first (`QuoteVerifier`'s).
+        :param documents: the sentence Documents with their `meta["theme"]`, which place a quote.
+        :returns: `themes`, copies holding their quotes, and `key_quotes`, the best of each theme, best first.
+        """
         by_talk: dict[str, list[Document]] = defaultdict(list)
         for document in documents:
             by_talk[document.meta["talk_id"]].append(document)
