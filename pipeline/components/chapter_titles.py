@@ -19,8 +19,35 @@ class ChapterTitler:
 
     Reads the `chapter` each sentence Document is in (set by `ThemeSegmenter` from `Talk.chapters`).
 
-        titler = ChapterTitler()
-        themes = titler.run(themes=themes, documents=documents, transcripts=[transcript])["themes"]
+    Usage example:
+    ```python
+    from pipeline.components.chapter_titles import ChapterTitler
+    from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
+    from pipeline.embedding import document_embedder
+    from pipeline.models import Chapter, Segment, Talk, Transcript
+
+    lines = [
+        "We picked the Apache licence because companies can contribute without asking a lawyer first.",
+        "A permissive licence is not a gift, it is how you get contributors you never met.",
+        "The licence question came up in every sales call during our first year.",
+        "Pricing was the second thing we got wrong, and we got it wrong twice.",
+        "We charged per seat, and small teams never made it past the trial.",
+        "Usage based pricing is the only model where the customer wins when you win.",
+    ]
+    transcript = Transcript(
+        talk=Talk(id="demo", chapters=[Chapter(start=0, title="The licence"), Chapter(start=30, title="Pricing")]),
+        segments=[Segment(index=i, text=line, start=10.0 * i, end=10.0 * i + 10) for i, line in enumerate(lines)],
+    )
+    embedder = document_embedder()
+    embedder.warm_up()
+    sentences = embedder.run(documents=SentenceSplitter().run(transcripts=[transcript])["documents"])["documents"]
+    segmented = ThemeSegmenter(unit_words=15, min_theme_words=40).run(
+        documents=sentences, transcripts=[transcript], theme_count=2
+    )
+    themes, documents = segmented["themes"], segmented["documents"]
+    titled = ChapterTitler().run(themes=themes, documents=documents, transcripts=[transcript])
+    print([theme.title for theme in titled["themes"]])  # ['The licence', 'Pricing']
+    ```
     """
 
     def __init__(self, theme_share: float = 0.8, chapter_share: float = 0.6) -> None:
@@ -35,6 +62,12 @@ class ChapterTitler:
 
     @component.output_types(themes=list[Theme])
     def run(self, themes: list[Theme], documents: list[Document], transcripts: list[Transcript]) -> dict[str, Any]:
+        """
+        :param themes: the themes, titled or not, in the order `meta["theme"]` numbers them.
+        :param documents: the sentence Documents with their `meta["theme"]` and `meta["chapter"]`.
+        :param transcripts: the talks, whose `Talk.chapters` hold the titles.
+        :returns: `themes`, a copy of each theme that fits a chapter, with the chapter's title.
+        """
         titles = {}  # in time order, as `chapter_numbers` numbers them
         for transcript in transcripts:
             ordered = sorted(transcript.talk.chapters, key=lambda chapter: chapter.start)
