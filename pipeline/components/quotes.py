@@ -239,7 +239,26 @@ def merge_reports(*reports: GroundingReport) -> GroundingReport:
 @component
 class QuoteVerifier:
     """Keeps, repairs or drops each quote against the transcript(s); outputs the grounded quotes, in the order
-    given, and the counts."""
+    given, and the counts.
+
+    Usage example:
+    ```python
+    from pipeline.components.quotes import QuoteVerifier
+    from pipeline.models import Quote, Segment, Talk, Transcript
+
+    transcript = Transcript(
+        talk=Talk(id="demo"),
+        segments=[Segment(index=0, text="A permissive licence is not a gift, it is how you get contributors.")],
+    )
+    quotes = [
+        Quote(text="a permissive license is not a gift", segment=0),  # near: repaired to the transcript's words
+        Quote(text="We never had a licence problem.", segment=0),  # not said: dropped
+    ]
+    result = QuoteVerifier().run(quotes=quotes, transcript=transcript)
+    print([quote.text for quote in result["quotes"]])  # ['A permissive licence is not a gift']
+    print(result["report"].quotes_repaired, result["report"].quotes_dropped)  # 1 1
+    ```
+    """
 
     def __init__(self, min_score: float = 90.0, min_words: int = 3) -> None:
         """
@@ -255,7 +274,11 @@ class QuoteVerifier:
     def run(
         self, quotes: list[Quote], transcript: Transcript | None = None, transcripts: list[Transcript] | None = None
     ) -> dict[str, Any]:
-        """:param transcript: the talk the quotes are from; or `transcripts`, matched by `Quote.talk_id`."""
+        """
+        :param quotes: the candidate quotes (an LLM's or `QuotePicker`'s).
+        :param transcript: the talk the quotes are from; or `transcripts`, matched by `Quote.talk_id`.
+        :returns: `quotes`, those kept (repaired to the transcript's words where needed), and `report`, the counts.
+        """
         pool = [*([transcript] if transcript else []), *(transcripts or [])]
         verified, report = verify_quotes(quotes, pool, self.min_score, self.min_words)
         return {"quotes": verified, "report": report}
@@ -264,13 +287,40 @@ class QuoteVerifier:
 @component
 class CitationChecker:
     """Drops takeaway citations whose talk or segment range does not exist (and, by default, takeaways left with
-    none); the rest get their start time and link from the transcript."""
+    none); the rest get their start time and link from the transcript.
+
+    Usage example:
+    ```python
+    from pipeline.components.quotes import CitationChecker
+    from pipeline.models import Citation, Segment, Takeaway, Talk, Theme, Transcript
+
+    transcript = Transcript(
+        talk=Talk(id="demo", youtube_id="dQw4w9WgXcQ"),
+        segments=[Segment(index=0, text="We picked Apache.", start=12.0, end=15.0)],
+    )
+    theme = Theme(
+        title="Licence",
+        takeaways=[
+            Takeaway(text="They picked Apache.", citations=[Citation(talk_id="demo", first_segment=0, last_segment=0)]),
+            Takeaway(text="Made up.", citations=[Citation(talk_id="demo", first_segment=7, last_segment=9)]),
+        ],
+    )
+    result = CitationChecker().run(themes=[theme], transcripts=[transcript])
+    print(result["themes"][0].takeaways[0].citations[0].url)  # https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=12s
+    print(result["report"].citations_dropped, result["report"].claims_dropped)  # 1 1
+    ```
+    """
 
     def __init__(self, drop_uncited: bool = True) -> None:
         self.drop_uncited = drop_uncited
 
     @component.output_types(themes=list[Theme], report=GroundingReport)
     def run(self, themes: list[Theme], transcripts: list[Transcript]) -> dict[str, Any]:
+        """
+        :param themes: the themes whose takeaways' citations are checked.
+        :param transcripts: the talks cited.
+        :returns: `themes`, copies with the checked takeaways, and `report`, the counts.
+        """
         by_id = {t.talk.id: t for t in transcripts}
         out, reports = [], []
         for theme in themes:
