@@ -101,8 +101,17 @@ class SentenceEmbedder:
     """Embeds each chunk's sentences (`pipeline.text.split_sentences`, as the highlighter splits them) with the
     packaged model, for stores that keep them. A sentence shared by overlapping chunks is embedded once.
 
-    Usage: `SentenceEmbedder().run(documents=chunks)["sentence_vectors"][i]` is a (sentences × 384) float32 array
-    for `chunks[i]`; the documents pass through unchanged."""
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.embedding import SentenceEmbedder
+
+    chunks = [Document(content="We picked Apache. Companies can contribute."), Document(content="Pricing came next.")]
+    result = SentenceEmbedder().run(documents=chunks)
+    print([vectors.shape for vectors in result["sentence_vectors"]])  # [(2, 384), (1, 384)]
+    ```
+    """
 
     def __init__(self, batch_size: int = 64) -> None:
         self.batch_size = batch_size
@@ -117,6 +126,10 @@ class SentenceEmbedder:
 
     @component.output_types(documents=list[Document], sentence_vectors=list[Any])
     def run(self, documents: list[Document]) -> dict[str, Any]:
+        """
+        :param documents: the chunks.
+        :returns: `documents`, unchanged, and `sentence_vectors`: for each chunk a (sentences × 384) float32 array.
+        """
         return {"documents": documents, "sentence_vectors": self.embed([doc.content or "" for doc in documents])}
 
     def embed(self, texts: list[str]) -> list[np.ndarray]:
