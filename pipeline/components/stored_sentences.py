@@ -21,10 +21,29 @@ class StoredSentenceEmbedder:
     rounding (~1e-3). Sentences the chunks cut at their edges, or that open a turn with a speaker label in the chunk
     text, are not found and are embedded here.
 
-    Usage:
-        embedder = StoredSentenceEmbedder(embedder=document_embedder(), vectors=store)
-        embedder.warm_up()
-        documents = embedder.run(documents=sentences)["documents"]  # each with its embedding
+    Usage example:
+    ```python
+    import tempfile
+    from pathlib import Path
+
+    from haystack import Document
+
+    from pipeline.components.stored_sentences import StoredSentenceEmbedder
+    from pipeline.embedding import SentenceEmbedder, document_embedder
+    from pipeline.stores.sqlite import SqliteChunkStore
+
+    embedder = document_embedder()
+    embedder.warm_up()
+    chunk = Document(id="demo:0-1", content="We picked Apache. Pricing came next.", meta={"talk_id": "demo"})
+    chunks = embedder.run(documents=[chunk])["documents"]
+    store = SqliteChunkStore(Path(tempfile.mkdtemp()) / "talks.db")
+    vectors = SentenceEmbedder().run(documents=chunks)["sentence_vectors"]
+    store.replace_talk("demo", chunks, fingerprint="v1", settings={}, sentence_vectors=vectors)
+
+    sentences = [Document(content=text, meta={"talk_id": "demo"}) for text in ("We picked Apache.", "Thank you.")]
+    stored = StoredSentenceEmbedder(embedder=embedder, vectors=store)  # the first from the store, the second embedded
+    print([len(doc.embedding) for doc in stored.run(documents=sentences)["documents"]])  # [384, 384]
+    ```
     """
 
     def __init__(self, embedder: Any, vectors: Any = None) -> None:
@@ -58,6 +77,10 @@ class StoredSentenceEmbedder:
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
+        """
+        :param documents: sentence Documents, each with its `meta["talk_id"]`.
+        :returns: `documents`, copies carrying their `embedding`, in the same order.
+        """
         known = {talk_id: self._stored(talk_id) for talk_id in {doc.meta.get("talk_id") for doc in documents}}
         result: list[Document | None] = []
         missing: list[int] = []
