@@ -42,9 +42,19 @@ class RetrieverLeaders:
     """Names each ranking's best chunk (without repeats), for `PassageSelector` to keep among the passages even
     when fusion and re-scoring push it out: where the two retrievers disagree, each one's surest match is shown.
 
-    Usage: `RetrieverLeaders().run(keyword_documents=bm25, embedding_documents=dense)["leaders"]` gives chunk ids.
-
     :param keyword_weight, embedding_weight: a ranking whose fusion weight is 0 names no leader.
+
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.ranking import RetrieverLeaders
+
+    keyword = [Document(id="demo:4-7", content="Pricing per seat."), Document(id="demo:0-3", content="Apache.")]
+    embedding = [Document(id="demo:0-3", content="Apache."), Document(id="demo:4-7", content="Pricing per seat.")]
+    leaders = RetrieverLeaders().run(keyword_documents=keyword, embedding_documents=embedding)["leaders"]
+    print(leaders)  # ['demo:4-7', 'demo:0-3']
+    ```
     """
 
     def __init__(self, keyword_weight: float = 1.0, embedding_weight: float = 1.0) -> None:
@@ -72,8 +82,19 @@ class CandidateFusion:
     every component's inputs and a second component on the same two lists of ~100 chunks cost more than both steps
     (bench/ask.py).
 
-    Usage: `CandidateFusion(1.0, 1.5).run(keyword_documents=bm25, embedding_documents=dense)` gives `documents` (the
-    fused ranking, best first) and `leaders` (chunk ids).
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.ranking import CandidateFusion
+
+    apache, pricing, hiring = (Document(id=name, content=name) for name in ("apache", "pricing", "hiring"))
+    fused = CandidateFusion(keyword_weight=1.0, embedding_weight=1.5).run(
+        keyword_documents=[pricing, apache], embedding_documents=[apache, hiring]
+    )
+    print([document.id for document in fused["documents"]], fused["leaders"])
+    # ['apache', 'hiring', 'pricing'] ['pricing', 'apache']: the embedding ranking weighs more
+    ```
     """
 
     def __init__(self, keyword_weight: float = 1.0, embedding_weight: float = 1.0) -> None:
@@ -84,6 +105,11 @@ class CandidateFusion:
 
     @component.output_types(documents=list[Document], leaders=list[str])
     def run(self, keyword_documents: list[Document], embedding_documents: list[Document]) -> dict[str, Any]:
+        """
+        :param keyword_documents: the keyword retriever's ranking, best first.
+        :param embedding_documents: the embedding retriever's ranking, best first.
+        :returns: `documents`, the fused ranking, best first, and `leaders`, the ids of each ranking's first chunk.
+        """
         fused = self._joiner.run(documents=[keyword_documents, embedding_documents])["documents"]
         leaders = self._leaders.run(keyword_documents=keyword_documents, embedding_documents=embedding_documents)
         return {"documents": fused, "leaders": leaders["leaders"]}
@@ -94,6 +120,22 @@ class SpeakerBooster:
     """Raises the score of passages spoken by someone the question names ("What did Priya say about on-call?").
 
     A passage mainly spoken by that person gains `boost` times its score; one they only take part in, half that.
+
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.ranking import SpeakerBooster
+
+    def chunk(first: int, text: str, score: float, speaker: str = "Ada") -> Document:
+        meta = {"talk_id": "demo", "first_segment": first, "last_segment": first + 3, "speaker": speaker}
+        return Document(id=f"demo:{first}-{first + 3}", content=text, score=score, meta={**meta, "speakers": [speaker]})
+
+    documents = [chunk(0, "We picked Apache.", 0.9), chunk(4, "Per-seat pricing failed.", 0.8, "Priya Raman")]
+    boosted = SpeakerBooster(boost=0.5).run(documents=documents, query="What did Raman say about pricing?")
+    print([(document.id, round(document.score, 2)) for document in boosted["documents"]])
+    # [('demo:4-7', 1.2), ('demo:0-3', 0.9)]
+    ```
     """
 
     def __init__(self, boost: float = 0.5) -> None:
@@ -103,6 +145,11 @@ class SpeakerBooster:
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document], query: str) -> dict[str, Any]:
+        """
+        :param documents: the candidates, with `meta["speaker"]` (who speaks most) and `meta["speakers"]`.
+        :param query: the question.
+        :returns: `documents`, copies re-scored and re-sorted, best first (unchanged when no speaker is named).
+        """
         known = {name for doc in documents for name in doc.meta.get("speakers") or []}
         named = speakers_named(query, known)
         if not named or not self.boost:
@@ -124,6 +171,22 @@ class NeighbourSmoother:
 
     Answers in talks and meetings run over stretches longer than one chunk; a chunk whose neighbours also match
     is more likely inside such a stretch than a lone lucky match.
+
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.ranking import NeighbourSmoother
+
+    def chunk(first: int, text: str, score: float, speaker: str = "Ada") -> Document:
+        meta = {"talk_id": "demo", "first_segment": first, "last_segment": first + 3, "speaker": speaker}
+        return Document(id=f"demo:{first}-{first + 3}", content=text, score=score, meta={**meta, "speakers": [speaker]})
+
+    documents = [chunk(0, "Why Apache?", 0.5), chunk(30, "A lone match.", 0.6), chunk(4, "Apache, again.", 0.4)]
+    smoothed = NeighbourSmoother(weight=0.5).run(documents=documents)["documents"]
+    print([(document.id, round(document.score, 2)) for document in smoothed])
+    # [('demo:0-3', 0.7), ('demo:4-7', 0.65), ('demo:30-33', 0.6)]
+    ```
     """
 
     def __init__(self, weight: float = 0.5) -> None:
@@ -133,6 +196,10 @@ class NeighbourSmoother:
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
+        """
+        :param documents: the candidates, with their segment range in `meta`.
+        :returns: `documents`, copies re-scored and re-sorted, best first.
+        """
         if not self.weight:
             return {"documents": documents}
         by_talk: dict[str, list[Document]] = {}
@@ -160,7 +227,20 @@ class PassageRanker:
     `PassageSelector` (with the leaders), run in turn inside one component. As three pipeline components they cost
     more in Haystack's deep copies of the ~150 candidates between them than in their own work (bench/ask.py).
 
-    Usage: `PassageRanker(top_k=5).run(documents=fused, query=question, leaders=ids)["documents"]`.
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.ranking import PassageRanker
+
+    def chunk(first: int, text: str, score: float, speaker: str = "Ada") -> Document:
+        meta = {"talk_id": "demo", "first_segment": first, "last_segment": first + 3, "speaker": speaker}
+        return Document(id=f"demo:{first}-{first + 3}", content=text, score=score, meta={**meta, "speakers": [speaker]})
+
+    documents = [chunk(0, "Why Apache?", 0.5), chunk(2, "Apache, again.", 0.45), chunk(30, "Pricing.", 0.3)]
+    passages = PassageRanker(top_k=2).run(documents=documents, query="Why Apache?", leaders=["demo:30-33"])
+    print([document.id for document in passages["documents"]])  # ['demo:0-3', 'demo:30-33']
+    ```
     """
 
     def __init__(
@@ -184,6 +264,13 @@ class PassageRanker:
     def run(
         self, documents: list[Document], query: str, top_k: int | None = None, leaders: list[str] | None = None
     ) -> dict[str, Any]:
+        """
+        :param documents: the fused candidates, best first, with their talk, segment range and speakers in `meta`.
+        :param query: the question (for the speaker boost).
+        :param top_k: how many passages at most (default: as set at construction).
+        :param leaders: chunk ids to keep among the passages (`CandidateFusion`'s `leaders`).
+        :returns: `documents`, the passages, best first, each covering a distinct stretch of its talk.
+        """
         boosted = self._booster.run(documents=documents, query=query)["documents"]
         smoothed = self._smoother.run(documents=boosted)["documents"]
         return self._selector.run(documents=smoothed, top_k=top_k, leaders=leaders)
