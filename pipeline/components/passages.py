@@ -32,6 +32,21 @@ class PassageSelector:
     `leaders` (chunk ids, e.g. each retriever's best match from `RankFusion`) come right after the first
     `leaders_after` passages, unless a stretch already chosen covers them; then the rest by score. The order is the
     same for every `top_k`, so the best 3 passages are the first 3 of the best 5.
+
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.passages import PassageSelector
+
+    def chunk(first: int, text: str, score: float, speaker: str = "Ada") -> Document:
+        meta = {"talk_id": "demo", "first_segment": first, "last_segment": first + 3, "speaker": speaker}
+        return Document(id=f"demo:{first}-{first + 3}", content=text, score=score, meta={**meta, "speakers": [speaker]})
+
+    documents = [chunk(0, "Why Apache?", 0.9), chunk(2, "Apache, again.", 0.8), chunk(30, "Pricing.", 0.3)]
+    selected = PassageSelector(top_k=2).run(documents=documents)["documents"]
+    print([document.id for document in selected])  # ['demo:0-3', 'demo:30-33']: demo:2-5 overlaps the first
+    ```
     """
 
     def __init__(self, top_k: int = 5, max_overlap: float = 0.0, leaders_after: int = 1) -> None:
@@ -47,6 +62,12 @@ class PassageSelector:
     def run(
         self, documents: list[Document], top_k: int | None = None, leaders: list[str] | None = None
     ) -> dict[str, Any]:
+        """
+        :param documents: the ranked chunks, best first, with their talk and segment range in `meta`.
+        :param top_k: how many passages at most (default: as set at construction).
+        :param leaders: chunk ids to keep among the passages (`CandidateFusion`'s `leaders`).
+        :returns: `documents`, the chosen chunks, best first.
+        """
         limit = top_k or self.top_k
         by_id = {document.id: document for document in documents}
         waiting = [by_id[leader] for leader in leaders or [] if leader in by_id]
@@ -77,7 +98,27 @@ class PassageHighlighter:
     stored at ingest are used; only chunks without them (other stores, talks ingested before) have their sentences
     embedded here, with the packaged model loaded on first need.
 
-    Usage: `PassageHighlighter(vectors=store).run(documents=chunks, query=question, query_embedding=vector)`."""
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.passages import PassageHighlighter
+    from pipeline.embedding import text_embedder
+
+    meta = {"talk_id": "demo", "title": "Why Apache", "first_segment": 0, "last_segment": 3, "start": 0.0}
+    text = "Thanks for coming. We picked Apache so companies can contribute. Pricing came later."
+    question = "Why did they pick Apache?"
+    embedder = text_embedder()
+    embedder.warm_up()
+    highlighter = PassageHighlighter(highlights=1)  # no store: the chunk's sentences are embedded here
+    result = highlighter.run(
+        documents=[Document(id="demo:0-3", content=text, meta=meta, score=0.8)],
+        query=question,
+        query_embedding=embedder.run(text=question)["embedding"],
+    )
+    print(result["passages"][0].highlights)  # ['We picked Apache so companies can contribute.']
+    ```
+    """
 
     def __init__(self, highlights: int = 2, min_similarity: float = 0.2, vectors: Any = None) -> None:
         self.highlights = highlights
@@ -109,6 +150,13 @@ class PassageHighlighter:
 
     @component.output_types(passages=list[Passage], sentence_scores=list[list[float]])
     def run(self, documents: list[Document], query: str, query_embedding: list[float] | np.ndarray) -> dict[str, Any]:
+        """
+        :param documents: the chosen chunks, best first.
+        :param query: the question (its words add to a sentence's score).
+        :param query_embedding: the question's vector, a list of floats or a NumPy array.
+        :returns: `passages`, one `Passage` a chunk with its `highlights`, and `sentence_scores`: for each passage,
+            each sentence's score (`split_sentences`), as `ExtractiveAnswerWriter` takes them.
+        """
         sentences = [split_sentences(doc.content or "") for doc in documents]
         query_vector = np.asarray(query_embedding, dtype=np.float32)
         query_words = set(words(query))
