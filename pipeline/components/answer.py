@@ -184,9 +184,18 @@ class ExtractiveAnswerWriter:
     until the budget; they are cleaned of fillers (whole words only: "um", "you know") and put back in passage
     order. With `answer_words=0` only the passages are returned.
 
-    Usage:
-        writer = ExtractiveAnswerWriter(answer_words=65)
-        answer = writer.run(query=question, passages=passages, sentence_scores=scores)["answer"]
+    Usage example:
+    ```python
+    from pipeline.components.answer import ExtractiveAnswerWriter
+    from pipeline.models import Passage
+
+    text = "Thanks for coming. We picked the Apache licence so that companies can contribute without a lawyer."
+    passage = Passage(talk_id="demo", title="Why Apache", text=text, score=0.8, first_segment=0, last_segment=3)
+    writer = ExtractiveAnswerWriter(answer_words=30)
+    writer.warm_up()
+    answer = writer.run(query="Why Apache?", passages=[passage], sentence_scores=[[0.1, 0.7]])["answer"]
+    print(answer.answer)  # We picked the Apache licence so that companies can contribute without a lawyer. [1]
+    ```
     """
 
     def __init__(
