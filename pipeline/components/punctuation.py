@@ -273,15 +273,24 @@ class PunctuationRestorer:
     when `needs_restoration` says so, `"on"` always, `"off"` never. `restored` tells whether it did; the talk's
     `punctuation` records it (`"restored"`, or `"original"`).
 
-    Usage:
-        >>> restorer = PunctuationRestorer(mode="auto")
-        >>> restorer.warm_up()
-        >>> talk = Transcript(talk=Talk(id="t"), segments=[
-        ...     Segment(index=0, text="so what is pricing really", start=0.0, end=2.1),
-        ...     Segment(index=1, text="i think it is the first thing a customer learns about you", start=2.1, end=5.0),
-        ... ])
-        >>> [s.text for s in restorer.run(transcript=talk)["transcript"].segments]
-        ['So, what is pricing really?', 'I think it is the first thing a customer learns about you.']
+    Usage example:
+    ```python
+    from pipeline.components.punctuation import PunctuationRestorer
+    from pipeline.models import Segment, Talk, Transcript
+
+    restorer = PunctuationRestorer(mode="auto")
+    restorer.warm_up()
+    transcript = Transcript(
+        talk=Talk(id="t"),
+        segments=[
+            Segment(index=0, text="so what is pricing really", start=0.0, end=2.1),
+            Segment(index=1, text="i think it is the first thing a customer learns about you", start=2.1, end=5.0),
+        ],
+    )
+    result = restorer.run(transcript=transcript)
+    print(result["restored"], [segment.text for segment in result["transcript"].segments])
+    # True ['So, what is pricing really?', 'I think it is the first thing a customer learns about you.']
+    ```
     """
 
     def __init__(self, mode: RestoreMode = "auto", weights: str | None = None) -> None:
@@ -299,6 +308,11 @@ class PunctuationRestorer:
 
     @component.output_types(transcript=Transcript, restored=bool)
     def run(self, transcript: Transcript) -> dict[str, Any]:
+        """
+        :param transcript: the cleaned talk.
+        :returns: `transcript`, a copy (restored, or as given) whose talk records its `punctuation`, and `restored`,
+            whether punctuation was restored.
+        """
         restore = self.mode == "on" or (self.mode == "auto" and needs_restoration(transcript))
         if not restore:  # a talk restored before (and stored so) stays marked restored
             talk = transcript.talk.model_copy(update={"punctuation": transcript.talk.punctuation or "original"})
