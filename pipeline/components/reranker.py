@@ -187,13 +187,31 @@ class LearnedReranker:
     rest follow in their order. A reranked chunk's score becomes its modelled probability of holding the answer;
     the rest keep scores below those.
 
-    Usage:
-        reranker = LearnedReranker()
-        reranker.warm_up()
-        reranker.run(documents=fused, query=question, keyword_documents=bm25, embedding_documents=dense)["documents"]
-
     :param weights: a model written by `training/reranker.py` (default: the shipped one).
     :param candidates: how many chunks of the ranking to re-order (default: as the model was fitted).
+
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.ranking import CandidateFusion
+    from pipeline.components.reranker import LearnedReranker
+
+    def chunk(first: int, text: str, score: float) -> Document:
+        meta = {"talk_id": "demo", "first_segment": first, "last_segment": first + 3, "speakers": ["Ada"]}
+        return Document(id=f"demo:{first}-{first + 3}", content=text, score=score, meta=meta)
+
+    keyword = [chunk(8, "Pricing per seat.", 7.1), chunk(0, "Why we picked Apache.", 5.2)]
+    embedding = [chunk(0, "Why we picked Apache.", 0.61), chunk(4, "Companies contribute.", 0.55)]
+    fused = CandidateFusion().run(keyword_documents=keyword, embedding_documents=embedding)["documents"]
+    reranker = LearnedReranker()
+    reranker.warm_up()
+    reranked = reranker.run(
+        documents=fused, query="Why Apache?", keyword_documents=keyword, embedding_documents=embedding
+    )["documents"]
+    print([(document.id, round(document.score, 2)) for document in reranked])
+    # [('demo:0-3', 0.49), ('demo:4-7', 0.33), ('demo:8-11', 0.09)]: each chunk's modelled chance of the answer
+    ```
     """
 
     def __init__(
