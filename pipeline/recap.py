@@ -218,7 +218,29 @@ def too_short_overview(talk: Talk, transcript: Transcript, max_words: int) -> tu
 
 @component
 class RecapBuilder:
-    """Assembles the `TalkRecap`: talk metadata, overview, themes, key quotes, generation info, grounding."""
+    """Assembles the `TalkRecap`: talk metadata, overview, themes, key quotes, generation info, grounding.
+
+    Usage example:
+    ```python
+    from pipeline.models import GroundingReport, Segment, Takeaway, Talk, Theme, Transcript
+    from pipeline.recap import RecapBuilder
+
+    text = "We picked the Apache licence so that companies can contribute without a lawyer."
+    talk = Talk(id="demo", title="Why Apache", speakers=["Ada"])
+    transcript = Transcript(talk=talk, segments=[Segment(index=0, text=text)])
+    theme = Theme(title="The licence", takeaways=[Takeaway(text=text)], talk_ids=["demo"])
+    recap = RecapBuilder().run(
+        transcripts=[transcript],
+        themes=[theme],
+        key_quotes=[],
+        quote_report=GroundingReport(),
+        citation_report=GroundingReport(citations_checked=1),
+    )["recap"]
+    print(recap.overview)
+    # In “Why Apache”, Ada talks about the licence. We picked the Apache licence so that companies can contribute
+    # without a lawyer.
+    ```
+    """
 
     def __init__(self, overview_words: int = 120, parameters: dict[str, Any] | None = None) -> None:
         """:param overview_words: word budget of the overview paragraph (it always holds the intro sentence and
@@ -237,6 +259,16 @@ class RecapBuilder:
         takeaway_scores: list[list[float]] | None = None,
         theme_count: int | None = None,
     ) -> dict[str, Any]:
+        """
+        :param transcripts: the talk (the first transcript is the one recapped).
+        :param themes: its themes, titled, with takeaways and quotes; themes with none of these are left out.
+        :param key_quotes: the talk's key quotes (`QuotePlacer`'s).
+        :param quote_report: the quote checks (`QuoteVerifier`'s).
+        :param citation_report: the citation checks (`CitationChecker`'s).
+        :param takeaway_scores: each theme's takeaway centralities (`TakeawayExtractor`'s), to pick the overview's.
+        :param theme_count: the number of themes asked for, recorded in `generation`.
+        :returns: `recap`, the `TalkRecap`.
+        """
         talk = transcripts[0].talk
         themes, takeaway_scores = shown_themes(themes, takeaway_scores)
         grounding = merge_reports(quote_report, citation_report)
@@ -258,7 +290,30 @@ class RecapBuilder:
 
 @component
 class DigestBuilder:
-    """Assembles the `EventDigest`: themes shared by most talks first, and an overview naming them."""
+    """Assembles the `EventDigest`: themes shared by most talks first, and an overview naming them.
+
+    Usage example:
+    ```python
+    from pipeline.models import GroundingReport, Segment, Takeaway, Talk, Theme, Transcript
+    from pipeline.recap import DigestBuilder
+
+    text = "Pick a licence companies can use without a lawyer."
+    transcripts = [
+        Transcript(talk=Talk(id=id, event="FOSS Day", speakers=[name]), segments=[Segment(index=0, text=text)])
+        for id, name in (("keynote", "Ada"), ("panel", "Grace"))
+    ]
+    shared = Theme(title="Licences", takeaways=[Takeaway(text=text)], talk_ids=["keynote", "panel"])
+    digest = DigestBuilder().run(
+        transcripts=transcripts,
+        themes=[shared],
+        key_quotes=[],
+        quote_report=GroundingReport(),
+        citation_report=GroundingReport(),
+    )["digest"]
+    print(digest.overview)
+    # FOSS Day brought together 2 talks by Ada and Grace. Themes shared across talks: Licences. Pick a licence ...
+    ```
+    """
 
     def __init__(self, overview_words: int = 120, parameters: dict[str, Any] | None = None) -> None:
         self.overview_words = overview_words
@@ -275,6 +330,16 @@ class DigestBuilder:
         takeaway_scores: list[list[float]] | None = None,
         theme_count: int | None = None,
     ) -> dict[str, Any]:
+        """
+        :param transcripts: the event's talks.
+        :param themes: their themes, titled, with takeaways and quotes; themes with none of these are left out.
+        :param key_quotes: the key quotes (not shown in a digest; taken so that one pipeline shape serves both).
+        :param quote_report: the quote checks (`QuoteVerifier`'s).
+        :param citation_report: the citation checks (`CitationChecker`'s).
+        :param takeaway_scores: each theme's takeaway centralities (`TakeawayExtractor`'s), to pick the overview's.
+        :param theme_count: the number of themes asked for, recorded in `generation`.
+        :returns: `digest`, the `EventDigest`.
+        """
         talks = [t.talk for t in transcripts]
         themes, takeaway_scores = shown_themes(themes, takeaway_scores)
         order = sorted(range(len(themes)), key=lambda n: (-len(themes[n].talk_ids), n))
