@@ -179,7 +179,31 @@ class _TalksDocumentStore(QdrantDocumentStore):
 class QdrantBM25Retriever:
     """BM25 keyword retrieval over a `QdrantDocumentStore` whose documents carry BM25 sparse embeddings (see
     `pipeline.stores.sparse`) in a collection with the IDF modifier: the question becomes a sparse vector of its terms
-    and Qdrant returns the chunks with the highest BM25 score. Takes Haystack metadata filters."""
+    and Qdrant returns the chunks with the highest BM25 score. Takes Haystack metadata filters.
+
+    Usage example:
+    ```python
+    import tempfile
+
+    from haystack import Document
+    from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+
+    from pipeline.stores.qdrant import QdrantBM25Retriever
+    from pipeline.stores.sparse import BM25SparseEncoder
+
+    store = QdrantDocumentStore(
+        path=tempfile.mkdtemp(), embedding_dim=4, use_sparse_embeddings=True, sparse_idf=True, progress_bar=False
+    )
+    chunks = [
+        Document(content="We picked the Apache licence.", embedding=[1.0, 0.0, 0.0, 0.0]),
+        Document(content="Pricing per seat scared small teams away.", embedding=[0.0, 1.0, 0.0, 0.0]),
+    ]
+    store.write_documents(BM25SparseEncoder().run(documents=chunks)["documents"])
+    documents = QdrantBM25Retriever(document_store=store, top_k=5).run(query="What about pricing?")["documents"]
+    print([document.content for document in documents])  # ['Pricing per seat scared small teams away.']
+    store.close()
+    ```
+    """
 
     def __init__(
         self,
@@ -220,6 +244,12 @@ class QdrantBM25Retriever:
 
     @component.output_types(documents=list[Document])
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None) -> dict[str, Any]:
+        """
+        :param query: the question.
+        :param filters: Haystack metadata filters, applied by the filter policy set at construction.
+        :param top_k: how many chunks at most (default: as set at construction).
+        :returns: `documents`, the chunks best first, `score` their BM25 score.
+        """
         vector = bm25_query_vector(query)
         if not vector.indices:
             return {"documents": []}  # no word of two characters or more: nothing to match
