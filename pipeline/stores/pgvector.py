@@ -428,7 +428,31 @@ class PgvectorChunkDocumentStore(PgvectorDocumentStore):
 class PgvectorAnyWordRetriever:
     """Keyword retrieval for natural-language questions: chunks holding any of the question's (stemmed, non-stop)
     words, ranked by Okapi BM25 with document frequencies from the GIN index, so a rare word outweighs common ones.
-    `Document.score` is the BM25 score. Takes Haystack metadata filters."""
+    `Document.score` is the BM25 score. Takes Haystack metadata filters.
+
+    Usage example:
+    ```python
+    import os
+
+    from haystack import Document
+
+    from pipeline.stores.pgvector import PgvectorAnyWordRetriever, PgvectorChunkStore
+
+    def axis(n: int) -> list[float]:  # a toy unit vector
+        return [float(i == n) for i in range(384)]
+
+    store = PgvectorChunkStore(os.environ["TALKS_STORE_URL"])  # a PostgreSQL database with the vector extension
+    talk = {"talk_id": "demo"}
+    chunks = [
+        Document(id="demo:0-3", content="We picked the Apache licence.", meta=talk, embedding=axis(0)),
+        Document(id="demo:4-7", content="Pricing per seat scared small teams.", meta=talk, embedding=axis(1)),
+    ]
+    store.replace_talk("demo", chunks, fingerprint="v1", settings={})
+    retriever = PgvectorAnyWordRetriever(document_store=store.document_store, top_k=5)
+    print([document.id for document in retriever.run(query="What about pricing?")["documents"]])  # ['demo:4-7']
+    store.close()
+    ```
+    """
 
     def __init__(
         self,
@@ -468,6 +492,12 @@ class PgvectorAnyWordRetriever:
 
     @component.output_types(documents=list[Document])
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None) -> dict[str, Any]:
+        """
+        :param query: the question.
+        :param filters: Haystack metadata filters, applied by the filter policy set at construction.
+        :param top_k: how many chunks at most (default: as set at construction).
+        :returns: `documents`, the chunks best first, `score` their BM25 score.
+        """
         filters = apply_filter_policy(self.filter_policy, self.filters, filters)
         documents = self.document_store._any_word_retrieval(
             query, filters=filters or None, top_k=top_k or self.top_k, k1=self.k1, b=self.b
@@ -481,7 +511,33 @@ class PgvectorAnyWordRetriever:
 @component
 class PgvectorChunkEmbeddingRetriever(PgvectorEmbeddingRetriever):
     """Haystack's `PgvectorEmbeddingRetriever` (cosine similarity as `Document.score`) over a
-    `PgvectorChunkDocumentStore`: serialised without credentials, database errors as `StoreError`s."""
+    `PgvectorChunkDocumentStore`: serialised without credentials, database errors as `StoreError`s. Its `run` is
+    the base class's: `query_embedding`, `filters`, `top_k` and `vector_function` in, `documents` out.
+
+    Usage example:
+    ```python
+    import os
+
+    from haystack import Document
+
+    from pipeline.stores.pgvector import PgvectorChunkEmbeddingRetriever, PgvectorChunkStore
+
+    def axis(n: int) -> list[float]:  # a toy unit vector
+        return [float(i == n) for i in range(384)]
+
+    store = PgvectorChunkStore(os.environ["TALKS_STORE_URL"])  # a PostgreSQL database with the vector extension
+    talk = {"talk_id": "demo"}
+    chunks = [
+        Document(id="demo:0-3", content="We picked the Apache licence.", meta=talk, embedding=axis(0)),
+        Document(id="demo:4-7", content="Pricing per seat scared small teams.", meta=talk, embedding=axis(1)),
+    ]
+    store.replace_talk("demo", chunks, fingerprint="v1", settings={})
+    retriever = PgvectorChunkEmbeddingRetriever(document_store=store.document_store, top_k=1)
+    documents = retriever.run(query_embedding=axis(1))["documents"]
+    print([(document.id, round(document.score, 3)) for document in documents])  # [('demo:4-7', 1.0)]
+    store.close()
+    ```
+    """
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PgvectorChunkEmbeddingRetriever:
