@@ -113,9 +113,24 @@ class LLMAnswerWriter:
     attempt falls back to the extractive answer (the one `Searcher.ask` wrote, else the passages' highlighted
     sentences), recorded in `grounding.fallbacks`.
 
-    Usage:
-        writer = LLMAnswerWriter(create_generator(GeneratorConfig(backend="llama-cpp", model="qwen2.5-1.5b")))
-        answer = writer.write(searcher.ask("Why did they pick Apache?"))  # answer.sentences cite passages [n]
+    `write(answer)` does the same for an `Answer` that already holds its passages (e.g. from `Searcher.ask`).
+
+    Usage example:
+    ```python
+    from pipeline.llm.answer import LLMAnswerWriter
+    from pipeline.llm.factory import create_generator
+    from pipeline.llm.settings import GeneratorConfig
+    from pipeline.models import Passage
+
+    text = "We picked the Apache licence so that companies can contribute without asking a lawyer first."
+    passage = Passage(talk_id="demo", title="Why Apache", text=text, score=0.8, first_segment=0, last_segment=3)
+    # smollm2-135m: the small model packaged for tests; qwen2.5-1.5b (`talks models install`) writes real answers
+    generator = create_generator(GeneratorConfig(backend="llama-cpp", model="smollm2-135m", n_ctx=2048))
+    writer = LLMAnswerWriter(generator, max_tokens=128)
+    writer.warm_up()
+    answer = writer.run(question="Why did they pick Apache?", passages=[passage])["answer"]
+    print(answer.answer)  # sentences citing the passages as [n] (the checks are in `answer.grounding`)
+    ```
     """
 
     def __init__(
@@ -141,6 +156,11 @@ class LLMAnswerWriter:
 
     @component.output_types(answer=Answer)
     def run(self, question: str, passages: list[Passage]) -> dict[str, Any]:
+        """
+        :param question: the question.
+        :param passages: the retrieved passages, best first (`[1]` is the first).
+        :returns: `answer`, the `Answer` with the written text, its cited sentences, `generation` and `grounding`.
+        """
         return {"answer": self.write(Answer(question=question, passages=passages))}
 
     def write(self, answer: Answer) -> Answer:
