@@ -112,13 +112,28 @@ def select_items(per_meeting: int, general: int) -> list[tuple[str, str, object]
     return [item for pair in zip_longest(*queues.values()) for item in pair if item is not None]
 
 
-def results_path(model: Path, settings: dict) -> Path:
-    """The JSONL file of this model, these settings and the current prompt templates (a prompt edit starts afresh)."""
-    digest = hashlib.sha256(json.dumps({"model": model.name, **settings}, sort_keys=True).encode())
+def prompts_digest(prefixes: tuple[str, ...]) -> str:
+    """A digest of the prompt templates whose names start with `prefixes`."""
+    digest = hashlib.sha256()
     for template in sorted(PROMPTS_DIR.glob("*.jinja")):
-        if template.name.startswith(("answer_", "recap_", "repair_")):
+        if template.name.startswith(prefixes):
             digest.update(template.name.encode() + template.read_bytes())
-    return CACHE_DIR / f"llm-qmsum-{digest.hexdigest()[:16]}.jsonl"
+    return digest.hexdigest()[:16]
+
+
+def results_path(model: Path, settings: dict) -> Path:
+    """The JSONL file of this model, these settings and the answer prompts (an answer prompt edit starts afresh;
+    recap rows carry the digest of the recap prompts they were made with, and are redone when those change)."""
+    key = json.dumps(
+        {"model": model.name, **settings, "prompts": prompts_digest(("answer_", "repair_"))}, sort_keys=True
+    )
+    return CACHE_DIR / f"llm-qmsum-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
+
+
+def current(rows: list[dict]) -> list[dict]:
+    """The rows made with today's prompts: every answer row, and recap rows of the current recap prompts."""
+    recap = prompts_digest(("recap_",))
+    return [row for row in rows if row["kind"] == "specific" or row.get("prompts") == recap]
 
 
 def main() -> None:
@@ -142,11 +157,11 @@ def main() -> None:
         return
     settings = {"n_ctx": args.n_ctx, "max_passages": args.max_passages, "answer_words": args.answer_words}
     out = args.out or results_path(model, settings)
-    done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    done = current([json.loads(line) for line in out.read_text().splitlines()] if out.exists() else [])
     print(f"results: {out} ({len(done)} stored)")
     if not args.report_only:
         run(args, model, out, {(row["kind"], row["meeting"], row["query"]) for row in done})
-        done = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+        done = current([json.loads(line) for line in out.read_text().splitlines()] if out.exists() else [])
     report(done)
 
 
@@ -223,6 +238,7 @@ def run(args, model: Path, out: Path, done: set) -> None:
                 "extractive_words": len(baseline.overview.split()),
                 "grounding": recap.grounding.model_dump(),
                 "text": recap.overview,
+                "prompts": prompts_digest(("recap_",)),
             }
         row |= {"seconds": round(seconds, 1), "usage": usage_since(before, generator.usage)}
         with out.open("a") as file:
@@ -274,7 +290,7 @@ def report(rows: list[dict]) -> None:
         )
         print(f"\nQMSum val {label} ({counts}); ROUGE F1 x100, mean [90% bootstrap interval over meetings]")
         columns = [f"{SHORT[m]} {half}" for m in METRICS[:2] for half in HALVES]
-        print(" | ".join([f"{'method':>22}", f"{'words':>5}"] + [f"{c:>18}" for c in columns]))
+        print(" | ".join([f"{'method':>22}", f"{'words':>5}"] + [f"{c:>20}" for c in columns]))
         methods = ["llm", "extractive"] + (["llm_full", "extractive_full"] if kind == "general" else [])
         for method in methods:
             cells = [
@@ -312,8 +328,8 @@ def report(rows: list[dict]) -> None:
 
 def _cell(rows: list[dict], value, signed: bool = False) -> str:
     if not rows:
-        return f"{'–':>18}"
-    return f"{interval([value(r) for r in rows], [r['meeting'] for r in rows], signed=signed):>18}"
+        return f"{'–':>20}"
+    return f"{interval([value(r) for r in rows], [r['meeting'] for r in rows], signed=signed):>20}"
 
 
 if __name__ == "__main__":
