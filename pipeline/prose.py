@@ -39,7 +39,8 @@ def extractive_section(theme: Theme, talk: Talk) -> ProseSection:
     """A theme as a section: a lead naming where in the talk it starts, then its takeaways with their times, in
     two paragraphs when it has more than two takeaways."""
     span = _section_span(theme)
-    title = theme.title[:1].lower() + theme.title[1:] if theme.title[1:2].islower() else theme.title
+    rest = theme.title[1:]  # "Open source" → "open source"; a title in title case keeps its capitals
+    title = theme.title[:1].lower() + rest if rest == rest.lower() else theme.title
     where = f" at {format_timestamp(span.start)}" if span and span.start is not None else ""
     who = _who(talk)
     lead = f"{who[:1].upper()}{who[1:]} turns to {title}{where}."
