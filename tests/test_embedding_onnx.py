@@ -79,3 +79,22 @@ def test_list_and_ask_do_not_import_torch(sample_workspace):
     assert "Apache" in output
     assert "haystack" in modules and "onnxruntime" in modules
     assert not {"torch._C", "transformers", "sentence_transformers", "sklearn"} & modules
+
+
+def test_quantising_leaves_the_process_logging_as_it_was(tmp_path: Path):
+    """The int8 export hushes onnxruntime's hint on the root logger only while it runs (a first export used to leave
+    the root logger at ERROR, so every later warning of the process was lost)."""
+    import logging
+
+    from pipeline.embedding import embedding_model_path
+    from pipeline.onnx_encoder import model_files, quantize_int8
+
+    fp32 = model_files(Path(embedding_model_path()))["fp32"]
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)
+    try:
+        quantize_int8(fp32, tmp_path / "model.int8.onnx")
+        assert root.level == logging.INFO and (tmp_path / "model.int8.onnx").stat().st_size > 0
+    finally:
+        root.setLevel(before)
