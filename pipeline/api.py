@@ -754,8 +754,10 @@ class Library:
         planned: int | None = None
 
         def forward(event: Any) -> None:
-            nonlocal calls
+            nonlocal calls, planned
             calls += event.done
+            if planned is not None:  # a repair attempt is a call the plan did not count: the bar's total grows
+                planned = max(planned, calls)
             notify(Step("llm", event.label, calls, planned, result=event if event.done else None))
 
         def on_plan(made: int, total: int) -> None:
