@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 import snowballstemmer
-from haystack import Document, component
+from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.core.serialization import component_to_dict
+from haystack.utils.deserialization import deserialize_component_inplace
 
 from pipeline.embedding import document_embedder
 from pipeline.models import Theme
@@ -429,6 +431,7 @@ class KeyphraseTitler:
         similarity_weight: float = 0.5,
         title_candidates: int = 12,
         title_similarity_weight: float = 1.0,
+        embedder: Any = None,
     ) -> None:
         """
         :param keywords: keywords per theme (the title is one of them).
@@ -438,6 +441,8 @@ class KeyphraseTitler:
         :param similarity_weight: weight of embedding similarity against normalised c-TF-IDF in the score.
         :param title_candidates: title candidates per theme, by lexical score, that are embedded and ranked.
         :param title_similarity_weight: weight of embedding similarity added to a title candidate's lexical score.
+        :param embedder: the document embedder for candidate phrases (default: the packaged model's,
+            `pipeline.embedding.document_embedder()`); it shows in pipeline dumps.
         """
         if keywords < 1 or max_words < 1 or candidates < 1:
             raise ValueError("keywords, max_words and candidates must be at least 1")
@@ -448,13 +453,28 @@ class KeyphraseTitler:
         self.similarity_weight = similarity_weight
         self.title_candidates = title_candidates
         self.title_similarity_weight = title_similarity_weight
-        self._embedder = None
-        self._names: set[str] = set()
+        self.embedder = embedder if embedder is not None else document_embedder()
 
     def warm_up(self) -> None:
-        if self._embedder is None:
-            self._embedder = document_embedder()
-            self._embedder.warm_up()
+        self.embedder.warm_up()
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(
+            self,
+            keywords=self.keywords,
+            max_words=self.max_words,
+            candidates=self.candidates,
+            diversity=self.diversity,
+            similarity_weight=self.similarity_weight,
+            title_candidates=self.title_candidates,
+            title_similarity_weight=self.title_similarity_weight,
+            embedder=component_to_dict(self.embedder, "embedder"),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeyphraseTitler:
+        deserialize_component_inplace(data["init_parameters"], key="embedder")
+        return default_from_dict(cls, data)
 
     @component.output_types(themes=list[Theme])
     def run(self, themes: list[Theme], documents: list[Document]) -> dict[str, Any]:
@@ -467,16 +487,14 @@ class KeyphraseTitler:
         by_theme: dict[int, list[Document]] = defaultdict(list)
         for document in documents:
             by_theme[document.meta["theme"]].append(document)
-        self._names = {part.lower() for d in documents for part in str(d.meta.get("speaker") or "").split()}
+        speakers = {part.lower() for d in documents for part in str(d.meta.get("speaker") or "").split()}
         per_theme = [
             extract_candidates([d.content or "" for d in by_theme[t]], self.max_words) for t in range(len(themes))
         ]
         tfidf = class_tfidf(per_theme)
-        pools = [self._pool(per_theme[t], tfidf[t]) for t in range(len(themes))]
+        pools = [self._pool(per_theme[t], tfidf[t], speakers) for t in range(len(themes))]
         texts = [display_form(per_theme[t].surfaces[key]) for t in range(len(themes)) for key in pools[t]]
-        embedded = (
-            self._embedder.run(documents=[Document(content=text) for text in texts])["documents"] if texts else []
-        )
+        embedded = self.embedder.run(documents=[Document(content=text) for text in texts])["documents"] if texts else []
         # a talk with no keyphrase candidates at all ("Thank you. Thank you so much.") embeds nothing
         vectors = np.asarray([d.embedding for d in embedded], dtype=np.float64) if texts else np.zeros((0, 1))
         talk_means = _talk_means(documents)
@@ -486,7 +504,7 @@ class KeyphraseTitler:
             direction = _direction(by_theme[t], talk_means)
             ranked.append(self._rank(direction, per_theme[t], tfidf[t], pools[t], vectors[offset : offset + size]))
             offset += size
-        titles = self._titles(themes, by_theme, documents, talk_means)
+        titles = self._titles(themes, by_theme, documents, talk_means, speakers)
         # no title candidate survived (a very short theme): its best keyword, else no title
         titles = [
             title or (as_title(keywords[0][0]) if keywords else "")
@@ -504,8 +522,10 @@ class KeyphraseTitler:
         by_theme: dict[int, list[Document]],
         documents: list[Document],
         talk_means: dict[str, np.ndarray],
+        speakers: set[str],
     ) -> list[str]:
-        """A title per theme: the best-scoring candidate (see the module doc) not overlapping a better one."""
+        """A title per theme: the best-scoring candidate (see the module doc) not overlapping a better one, naming
+        none of the `speakers` (lower-cased words of their names)."""
         texts = [[d.content or "" for d in by_theme[t]] for t in range(len(themes))]
         stems = stem_tfidf(
             [Counter(s for text in theme for s in content_stems(text)) for theme in texts],
@@ -524,7 +544,7 @@ class KeyphraseTitler:
             surfaces: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
             bonuses: dict[tuple[str, ...], float] = {}
             for key, seen in local.surfaces.items():
-                if not set(key) & self._names:
+                if not set(key) & speakers:
                     for surface, count in seen.items():
                         surfaces[stem_key(surface)][surface] += count
             # patterns said elsewhere in the talk ("when to scale" in the agenda) count less than the theme's own
@@ -535,13 +555,13 @@ class KeyphraseTitler:
             ):
                 for surface, count in found.items():
                     key = stem_key(surface)
-                    if len(key) <= MAX_TITLE_WORDS and not set(surface.lower().split()) & self._names:
+                    if len(key) <= MAX_TITLE_WORDS and not set(surface.lower().split()) & speakers:
                         surfaces[key][surface] += count
                         bonuses[key] = max(bonuses.get(key, -1.0), bonus)
             options.append(self._title_options(surfaces, bonuses, stems[t]))
         flat = [(t, i) for t in range(len(themes)) for i in range(len(options[t]))]
         if flat:
-            embedded = self._embedder.run(documents=[Document(content=options[t][i][0]) for t, i in flat])["documents"]
+            embedded = self.embedder.run(documents=[Document(content=options[t][i][0]) for t, i in flat])["documents"]
             vectors = np.asarray([d.embedding for d in embedded], dtype=np.float64)
         scored: list[tuple[float, int, str, frozenset[str]]] = []
         for row, (t, i) in enumerate(flat):
@@ -588,10 +608,13 @@ class KeyphraseTitler:
         ranked.sort(key=lambda item: (-item[1], item[0]))
         return ranked[: self.title_candidates]
 
-    def _pool(self, candidates: Candidates, tfidf: dict[tuple[str, ...], float]) -> list[tuple[str, ...]]:
-        """The theme's best `candidates` phrases by c-TF-IDF (repeated ones, when there are enough)."""
+    def _pool(
+        self, candidates: Candidates, tfidf: dict[tuple[str, ...], float], speakers: set[str]
+    ) -> list[tuple[str, ...]]:
+        """The theme's best `candidates` phrases by c-TF-IDF (repeated ones, when there are enough), none holding a
+        word of the `speakers`' names."""
         dropped = prune_subsumed(candidates.counts)
-        allowed = [key for key in candidates.counts if key not in dropped and not set(key) & self._names]
+        allowed = [key for key in candidates.counts if key not in dropped and not set(key) & speakers]
         repeated = [key for key in allowed if candidates.counts[key] >= 2]
         pool = repeated if len(repeated) >= self.keywords else allowed
         return sorted(pool, key=lambda key: -tfidf[key] * _length_bonus(key))[: self.candidates]

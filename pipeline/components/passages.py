@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from haystack import Document, component, default_to_dict
+from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.core.serialization import component_to_dict
+from haystack.utils.deserialization import deserialize_component_inplace
 
 from pipeline.embedding import SentenceEmbedder
 from pipeline.models import Passage, youtube_url
@@ -96,7 +98,7 @@ class PassageHighlighter:
 
     With `vectors` (a store with `sentence_vectors(chunk_ids)`, e.g. the SQLite store), the sentence embeddings
     stored at ingest are used; only chunks without them (other stores, talks ingested before) have their sentences
-    embedded here, with the packaged model loaded on first need.
+    embedded here by `embedder` (a `SentenceEmbedder`, default the packaged model's), loaded on first need.
 
     Usage example:
     ```python
@@ -120,14 +122,36 @@ class PassageHighlighter:
     ```
     """
 
-    def __init__(self, highlights: int = 2, min_similarity: float = 0.2, vectors: Any = None) -> None:
+    def __init__(
+        self,
+        highlights: int = 2,
+        min_similarity: float = 0.2,
+        vectors: Any = None,
+        embedder: SentenceEmbedder | None = None,
+    ) -> None:
+        """
+        :param highlights: sentences marked a passage, at most.
+        :param min_similarity: a sentence scoring less is not marked.
+        :param vectors: where stored sentence embeddings come from (not serialised: a store, given at build time).
+        :param embedder: embeds the sentences of chunks without stored ones; it shows in pipeline dumps.
+        """
         self.highlights = highlights
         self.min_similarity = min_similarity
         self.vectors = vectors
-        self._embedder: SentenceEmbedder | None = None
+        self.embedder = embedder if embedder is not None else SentenceEmbedder()
 
     def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, highlights=self.highlights, min_similarity=self.min_similarity)
+        return default_to_dict(
+            self,
+            highlights=self.highlights,
+            min_similarity=self.min_similarity,
+            embedder=component_to_dict(self.embedder, "embedder"),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PassageHighlighter:
+        deserialize_component_inplace(data["init_parameters"], key="embedder")
+        return default_from_dict(cls, data)
 
     def warm_up(self) -> None:
         """Nothing to load up front: the model is loaded only if some chunk has no stored sentence embeddings."""
@@ -140,10 +164,8 @@ class PassageHighlighter:
             found.append(vectors if vectors is not None and len(vectors) == len(group) else None)
         missing = [i for i, vectors in enumerate(found) if vectors is None]
         if missing:
-            if self._embedder is None:
-                self._embedder = SentenceEmbedder()
             for i, vectors in zip(
-                missing, self._embedder.embed([documents[i].content or "" for i in missing]), strict=True
+                missing, self.embedder.embed([documents[i].content or "" for i in missing]), strict=True
             ):
                 found[i] = vectors
         return [vectors for vectors in found if vectors is not None]
