@@ -46,6 +46,8 @@ SETTINGS = {
     "defaults": DEFAULTS,
     "no retriever leaders": dataclasses.replace(DEFAULTS, leaders_after=None),
     "leaders after 2": dataclasses.replace(DEFAULTS, leaders_after=2),
+    "candidates 40": dataclasses.replace(DEFAULTS, candidates=40),
+    "candidates 50": dataclasses.replace(DEFAULTS, candidates=50),
     "candidates 60": dataclasses.replace(DEFAULTS, candidates=60),
     "candidates 200": dataclasses.replace(DEFAULTS, candidates=200),
     "weights 1:1": dataclasses.replace(DEFAULTS, embedding_weight=1.0),
