@@ -119,7 +119,7 @@ BaseUrlOption = Annotated[
 ]
 
 
-def _complete_talk(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+def _complete_talk(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of talk ids: those of the workspace given so far (or the default one)."""
     try:
         ids = Workspace(resolve_workspace(ctx.params.get("workspace"))).talk_ids()
@@ -128,7 +128,7 @@ def _complete_talk(ctx: click.Context, param: click.Parameter, incomplete: str) 
     return [talk_id for talk_id in ids if talk_id.startswith(incomplete)]
 
 
-TalkArgument = Annotated[str, typer.Argument(help="Talk id.", shell_complete=_complete_talk)]
+TalkArgument = Annotated[str, typer.Argument(help="Talk id.", autocompletion=_complete_talk)]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -369,7 +369,7 @@ def reindex(
     talks: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Talk ids; default: every talk whose index is not up to date.", shell_complete=_complete_talk
+            help="Talk ids; default: every talk whose index is not up to date.", autocompletion=_complete_talk
         ),
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Rebuild every talk's index.")] = False,
@@ -494,7 +494,7 @@ def migrate(
     ] = None,
     talk: Annotated[
         list[str] | None,
-        typer.Option("--talk", help="Only this talk (repeat for several).", shell_complete=_complete_talk),
+        typer.Option("--talk", help="Only this talk (repeat for several).", autocompletion=_complete_talk),
     ] = None,
     workspace: WorkspaceOption = None,
     store: StoreOption = None,
@@ -563,7 +563,7 @@ def _recap_or_digest(
 
 @app.command()
 def themes(
-    talk: Annotated[str | None, typer.Argument(help="Talk id.", shell_complete=_complete_talk)] = None,
+    talk: Annotated[str | None, typer.Argument(help="Talk id.", autocompletion=_complete_talk)] = None,
     event: EventOption = None,
     count: ThemesOption = None,
     generator: GeneratorOption = None,
@@ -589,7 +589,7 @@ def themes(
 
 @app.command()
 def recap(
-    talk: Annotated[str | None, typer.Argument(help="Talk id.", shell_complete=_complete_talk)] = None,
+    talk: Annotated[str | None, typer.Argument(help="Talk id.", autocompletion=_complete_talk)] = None,
     event: EventOption = None,
     output_format: Annotated[
         OutputFormat,

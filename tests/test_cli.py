@@ -171,3 +171,16 @@ def test_json_reports_of_remove_reindex_and_migrate(workspace: Path, ingest_run,
     assert migration.verified and migration.source_chunks == migration.target_chunks > 0
     removed = talks(workspace, "remove", "lightning-pricing", "--json")
     assert RemovedTalk.model_validate_json(removed.stdout).talk_id == "lightning-pricing"
+
+
+def test_talk_ids_complete_in_the_shell(workspace: Path, ingest_run):
+    """Bash completion of a talk id argument lists the workspace's talks starting with what was typed."""
+    import subprocess
+    import sys
+
+    from tests.helpers import talks_env
+
+    script = Path(sys.executable).parent / "talks"  # the console script: completion keys on its name
+    env = talks_env(workspace, {"_TALKS_COMPLETE": "complete_bash", "COMP_WORDS": "talks show f", "COMP_CWORD": "2"})
+    result = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.stdout.split() == ["fireside-chat", "founder-talk"], result.stderr
