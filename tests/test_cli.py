@@ -178,9 +178,11 @@ def test_talk_ids_complete_in_the_shell(workspace: Path, ingest_run):
     import subprocess
     import sys
 
+    from pipeline.workspace import Workspace
     from tests.helpers import talks_env
 
     script = Path(sys.executable).parent / "talks"  # the console script: completion keys on its name
     env = talks_env(workspace, {"_TALKS_COMPLETE": "complete_bash", "COMP_WORDS": "talks show f", "COMP_CWORD": "2"})
     result = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert result.stdout.split() == ["fireside-chat", "founder-talk"], result.stderr
+    expected = [talk_id for talk_id in Workspace(workspace).talk_ids() if talk_id.startswith("f")]
+    assert expected and result.stdout.split() == expected, result.stderr  # another test may have removed one
