@@ -4,6 +4,7 @@ Ray and the workers' start-up are slow (seconds each), so one Ray serves the mod
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import logging
@@ -64,15 +65,39 @@ def conference(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def first_run(ray_address, conference: Path, pgvector: StoreConfig, tmp_path_factory):
+    """The batch, with the video's first player request answered by YouTube's bot check (one retry in a worker)."""
     workspace = Workspace(tmp_path_factory.mktemp("ray") / "ws")
-    with FakeYouTube() as fake:
-        fake.add(VIDEO, standard_talk())
-        session = functools.partial(FakeYouTubeSession, fake.base_url, timeout=10)  # each worker makes its own
-        report = run_batch(
-            conference, workspace, jobs=2, engine="ray", store=pgvector, http_client=session, console=quiet()
-        )
-        assert fake.count(video_id=VIDEO) > 0  # fetched by a worker, through the fake
-    return workspace, report
+    retries = _LogLines()
+    logging.getLogger("pipeline").addHandler(retries)
+    try:
+        with FakeYouTube() as fake:
+            fake.add(VIDEO, dataclasses.replace(standard_talk(), bot_checks=1))
+            session = functools.partial(FakeYouTubeSession, fake.base_url, timeout=10)  # each worker makes its own
+            report = run_batch(
+                conference,
+                workspace,
+                jobs=2,
+                engine="ray",
+                store=pgvector,
+                http_client=session,
+                youtube_options={"max_attempts": 2, "backoff_seconds": 0.001},
+                console=quiet(),
+            )
+            assert fake.count(video_id=VIDEO) > 0  # fetched by a worker, through the fake
+    finally:
+        logging.getLogger("pipeline").removeHandler(retries)
+    return workspace, report, retries.lines
+
+
+class _LogLines(logging.Handler):
+    """WARNING lines logged in this (the driver's) process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 VIDEO = "rayVideo001"
@@ -80,7 +105,7 @@ TALKS = ["talk-00", "talk-01", "talk-02", "talk-03", VIDEO]
 
 
 def test_ray_batch_records_state_report_chunks_and_recaps(first_run, pgvector: StoreConfig):
-    workspace, report = first_run
+    workspace, report, _ = first_run
     assert statuses(report) == {**dict.fromkeys(TALKS, "done"), "broken": "failed"}, report.outcomes
     assert report.engine == "ray" and report.exit_code == 1
     broken = next(outcome for outcome in report.outcomes if outcome.talk_id == "broken")
@@ -117,8 +142,14 @@ def test_ray_batch_records_state_report_chunks_and_recaps(first_run, pgvector: S
     assert "5 done · 0 skipped (already done) · 1 failed" in text and "ray: 2 worker(s) on 1 node(s)" in text
 
 
+def test_a_workers_youtube_retry_is_logged_by_the_driver(first_run):
+    *_, lines = first_run
+    retries = [line.split(" failed")[0] for line in lines if "attempt" in line]
+    assert retries == [f"talk {VIDEO} (youtube:{VIDEO}): attempt 1 of 2"], lines
+
+
 def test_each_worker_loads_the_model_once(first_run):
-    _, report = first_run
+    _, report, _ = first_run
     workers = report.workers
     assert len(workers) == 2 and len({worker["pid"] for worker in workers}) == 2
     assert os.getpid() not in {worker["pid"] for worker in workers}  # the work ran in the actors
@@ -128,7 +159,7 @@ def test_each_worker_loads_the_model_once(first_run):
 
 
 def test_rerun_skips_done_then_retry_failed(first_run, conference: Path, pgvector: StoreConfig):
-    workspace, first = first_run
+    workspace, first, _ = first_run
     before = {talk: workspace.transcript_path(talk).stat().st_mtime_ns for talk in TALKS}
     again = run_batch(conference, workspace, jobs=2, engine="ray", store=pgvector, console=quiet())
     assert statuses(again) == {**dict.fromkeys(TALKS, "skipped"), "broken": "previously failed"}

@@ -84,6 +84,7 @@ from pipeline.stores import StoreConfig
 from pipeline.workspace import Workspace, atomic_write
 
 TALKS_PER_WORKER = 2  # one computing, the next loading
+RETRY_LOGGER = logging.getLogger("pipeline.sources.youtube")  # where a local batch logs its YouTube retry lines
 OBJECT_STORE_BYTES = 256 * 1024**2  # results are small (a recap, a transcript): no need for Ray's 30% of RAM
 CONNECT_TIMEOUT = 5.0
 _RAY_ENVIRONMENT = {
@@ -262,8 +263,16 @@ class TalkWorker:
                 if self.client is None:
                     self.client = youtube_session(options)
                 assert self.workspace is not None
-                self.fetchers[key] = make_fetcher(key, options, self.workspace.cache_dir / "youtube", self.client)
+                fetcher = make_fetcher(key, options, self.workspace.cache_dir / "youtube", self.client)
+                if self.settings.get("retries") is not None:
+                    fetcher.on_retry = self._forward_retry
+                self.fetchers[key] = fetcher
             return self.fetchers[key]
+
+    def _forward_retry(self, line: str) -> None:
+        """A YouTube retry line, sent to the driver (worker logs do not reach its terminal); never blocks a fetch."""
+        with contextlib.suppress(Exception):
+            self.settings["retries"].put_nowait(line)
 
     def process(
         self,
@@ -326,6 +335,7 @@ class RayEngine:
         self.workers: list[dict[str, Any]] = []
         self.startup = 0.0
         self.started_ray = False
+        self.retries: Any = None  # a Ray queue of the workers' YouTube retry lines
 
     def execute(self, jobs: list[Job], stored: BatchState, progress: Progress) -> list[TalkOutcome]:
         run = self.run
@@ -340,6 +350,10 @@ class RayEngine:
                 atomic_write(probe, token.encode())
                 count = min(run.jobs, len(jobs))
                 progress.update(task, description=f"starting {count} Ray worker{'s' if count > 1 else ''}")
+                if any(job.row.video_id for job in jobs):
+                    from ray.util.queue import Queue
+
+                    self.retries = Queue(maxsize=1000, actor_options={"num_cpus": 0})  # retry lines are few
                 actors = self._start_workers(count, probe.name, token)
             except KeyboardInterrupt:  # nothing handed out yet
                 run.interrupt(progress)
@@ -407,6 +421,7 @@ class RayEngine:
             "fetch": options.model_copy(update={"ray_options": {}}),  # the caption request and YouTube options
             "torch_threads": self._threads(count),
             "restore_punctuation": options.restore_punctuation,
+            "retries": self.retries,
             **self.settings,
         }
         remote = ray.remote(TalkWorker).options(num_cpus=1, max_concurrency=TALKS_PER_WORKER, max_restarts=0)
@@ -467,6 +482,10 @@ class RayEngine:
                 with contextlib.suppress(Exception):
                     ray.kill(actor)
             actors.clear()
+        if self.retries is not None and ray.is_initialized():
+            with contextlib.suppress(Exception):
+                self.retries.shutdown()
+        self.retries = None
         if self.started_ray and ray.is_initialized():
             self.started_ray = False
             with contextlib.suppress(Exception):
@@ -520,6 +539,7 @@ class RayEngine:
                     continue
                 progress.update(task, description=run.describe([job.row.talk_id for job, _ in inflight.values()]))
                 ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
+                self._log_retries()
                 for ref in ready:
                     job, worker = inflight[ref]
                     if job.row.talk_id not in finished:
@@ -530,8 +550,17 @@ class RayEngine:
                     run.request_stop("every Ray worker died (see the Ray logs)")
             except KeyboardInterrupt:
                 run.interrupt(progress)
+        self._log_retries()
         run.flush(outcomes, stored)
         return outcomes
+
+    def _log_retries(self) -> None:
+        """Log the workers' YouTube retry lines as a local batch does (WARNING, naming the talk and attempt)."""
+        if self.retries is None:
+            return
+        with contextlib.suppress(Exception):
+            for line in self.retries.get_nowait_batch(self.retries.qsize()):
+                RETRY_LOGGER.warning("%s", line)
 
     def _hand_out(self, job: Job, shared: bool) -> tuple[str | None, str | None, dict[str, float]] | TalkOutcome:
         """What a worker gets beside the job: a recap-only job's transcript; for a file the worker cannot see (it
