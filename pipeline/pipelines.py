@@ -17,7 +17,14 @@ from pipeline.components.query_embedder import QueryEmbedder
 from pipeline.components.ranking import CandidateFusion, PassageRanker
 from pipeline.components.reranker import LearnedReranker
 from pipeline.components.writer import TalkWriter
-from pipeline.embedding import EMBEDDING_MODEL_NAME, SentenceEmbedder, document_embedder, text_embedder
+from pipeline.embedding import (
+    EMBEDDING_MODEL_NAME,
+    INGEST_ENCODER_ENV,
+    SentenceEmbedder,
+    document_embedder,
+    encoder_choice,
+    text_embedder,
+)
 from pipeline.stores import ChunkStore, StoreConfig
 
 
@@ -63,14 +70,25 @@ def build_indexing_pipeline(
     pipeline.add_component("cleaner", TranscriptCleaner())
     pipeline.add_component("punctuation", PunctuationRestorer(mode=settings.restore_punctuation))
     pipeline.add_component("chunker", TranscriptChunker(words=settings.chunk_words, overlap=settings.chunk_overlap))
-    pipeline.add_component("embedder", document_embedder())
+    keeps_sentences = (store or StoreConfig()).kind == "sqlite"  # sentence embeddings kept: none per question
+    pooled = keeps_sentences and encoder_choice(INGEST_ENCODER_ENV, "torch") == "torch"
+    # one transformer pass a chunk gives its vector and its sentences' (`PooledDocumentEmbedder`); else a second one
+    if pooled:  # imported here: the Haystack sentence-transformers embedders load torch, which `talks ask` avoids
+        from pipeline.components.embedders import PooledDocumentEmbedder
+
+        pipeline.add_component("embedder", PooledDocumentEmbedder())
+    else:
+        pipeline.add_component("embedder", document_embedder())
     store_settings = (store or StoreConfig()).model_dump()
     pipeline.add_component("writer", TalkWriter(workspace=workspace, settings=asdict(settings), store=store_settings))
     pipeline.connect("cleaner.transcript", "punctuation.transcript")
     pipeline.connect("punctuation.transcript", "chunker.transcript")
     pipeline.connect("punctuation.transcript", "writer.transcript")
     pipeline.connect("chunker.documents", "embedder.documents")
-    if (store or StoreConfig()).kind == "sqlite":  # the store keeps sentence embeddings: no embedding per question
+    if pooled:
+        pipeline.connect("embedder.documents", "writer.documents")
+        pipeline.connect("embedder.sentence_vectors", "writer.sentence_vectors")
+    elif keeps_sentences:
         pipeline.add_component("sentences", SentenceEmbedder())
         pipeline.connect("embedder.documents", "sentences.documents")
         pipeline.connect("sentences.documents", "writer.documents")
@@ -112,12 +130,17 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
     else:
         pipeline.connect("text_embedder.embedding", "embedding_retriever.query_embedding")
     pipeline.connect("text_embedder.vector", "highlighter.query_embedding")
-    pipeline.connect("bm25.documents", "fusion.keyword_documents")
-    pipeline.connect("embedding_retriever.documents", "fusion.embedding_documents")
+    # rankings as one `Candidates` where the retriever gives them so (copied as one object, not Document by Document)
+    keyword = "bm25.candidates" if getattr(keyword_retriever, "gives_candidates", False) else "bm25.documents"
+    embedding = "embedding_retriever." + (
+        "candidates" if getattr(embedding_retriever, "gives_candidates", False) else "documents"
+    )
+    pipeline.connect(keyword, "fusion.keyword_documents")
+    pipeline.connect(embedding, "fusion.embedding_documents")
     if settings.rerank:
         pipeline.connect("fusion.documents", "reranker.documents")
-        pipeline.connect("bm25.documents", "reranker.keyword_documents")
-        pipeline.connect("embedding_retriever.documents", "reranker.embedding_documents")
+        pipeline.connect(keyword, "reranker.keyword_documents")
+        pipeline.connect(embedding, "reranker.embedding_documents")
         pipeline.connect("reranker.documents", "ranker.documents")
     else:
         pipeline.connect("fusion.documents", "ranker.documents")

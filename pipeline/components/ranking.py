@@ -10,6 +10,7 @@ from typing import Any
 from haystack import Document, component
 from haystack.components.joiners import DocumentJoiner
 
+from pipeline.components.candidates import Candidates
 from pipeline.components.passages import PassageSelector
 
 
@@ -80,7 +81,8 @@ class CandidateFusion:
     """The keyword and the embedding ranking fused by `rank_fusion` (Haystack's weighted RRF, keyword first), with
     each ranking's best chunk named by `RetrieverLeaders`: one component for the two, because Haystack deep-copies
     every component's inputs and a second component on the same two lists of ~100 chunks cost more than both steps
-    (bench/ask.py).
+    (bench/ask.py). The rankings may come as lists or as `Candidates` (copied as one object); the fused ranking
+    leaves as `Candidates`.
 
     Usage example:
     ```python
@@ -103,16 +105,19 @@ class CandidateFusion:
         self._joiner = rank_fusion(keyword_weight, embedding_weight)
         self._leaders = RetrieverLeaders(keyword_weight, embedding_weight)
 
-    @component.output_types(documents=list[Document], leaders=list[str])
-    def run(self, keyword_documents: list[Document], embedding_documents: list[Document]) -> dict[str, Any]:
+    @component.output_types(documents=Candidates, leaders=list[str])
+    def run(
+        self, keyword_documents: list[Document] | Candidates, embedding_documents: list[Document] | Candidates
+    ) -> dict[str, Any]:
         """
         :param keyword_documents: the keyword retriever's ranking, best first.
         :param embedding_documents: the embedding retriever's ranking, best first.
-        :returns: `documents`, the fused ranking, best first, and `leaders`, the ids of each ranking's first chunk.
+        :returns: `documents`, the fused ranking, best first (one `Candidates`), and `leaders`, the ids of each
+            ranking's first chunk.
         """
         fused = self._joiner.run(documents=[keyword_documents, embedding_documents])["documents"]
         leaders = self._leaders.run(keyword_documents=keyword_documents, embedding_documents=embedding_documents)
-        return {"documents": fused, "leaders": leaders["leaders"]}
+        return {"documents": Candidates(fused), "leaders": leaders["leaders"]}
 
 
 @component
@@ -262,10 +267,15 @@ class PassageRanker:
 
     @component.output_types(documents=list[Document])
     def run(
-        self, documents: list[Document], query: str, top_k: int | None = None, leaders: list[str] | None = None
+        self,
+        documents: list[Document] | Candidates,
+        query: str,
+        top_k: int | None = None,
+        leaders: list[str] | None = None,
     ) -> dict[str, Any]:
         """
-        :param documents: the fused candidates, best first, with their talk, segment range and speakers in `meta`.
+        :param documents: the fused candidates, best first, with their talk, segment range and speakers in `meta`
+            (a list or one `Candidates`).
         :param query: the question (for the speaker boost).
         :param top_k: how many passages at most (default: as set at construction).
         :param leaders: chunk ids to keep among the passages (`CandidateFusion`'s `leaders`).

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 from haystack import Document, component, default_to_dict
 
+from pipeline.components.candidates import Candidates
 from pipeline.components.ranking import NeighbourSmoother, SpeakerBooster, speakers_named
 from pipeline.text import words
 
@@ -94,9 +96,9 @@ def _closeness(a: Document, b: Document) -> float:
 
 def candidate_features(
     query: str,
-    documents: list[Document],
-    keyword_documents: list[Document],
-    embedding_documents: list[Document],
+    documents: Sequence[Document],
+    keyword_documents: Sequence[Document],
+    embedding_documents: Sequence[Document],
 ) -> np.ndarray:
     """One row of `FEATURES` for each of `documents` (the candidates, in the hybrid ranking's order), given each
     retriever's ranking."""
@@ -109,7 +111,7 @@ def candidate_features(
     named = speakers_named(query, speakers)
     query_words = {w for w in words(query) if w not in _COMMON and len(w) > 2}
     kinds = [1.0 if pattern.search(query) else 0.0 for pattern in QUESTION_KINDS.values()]
-    last = max([d.meta["last_segment"] for d in documents + keyword_documents + embedding_documents] + [1])
+    last = max([d.meta["last_segment"] for d in (*documents, *keyword_documents, *embedding_documents)] + [1])
     top = documents[:3]
     rows = []
     for i, doc in enumerate(documents):
@@ -143,7 +145,9 @@ def candidate_features(
     return np.asarray(rows, dtype=np.float64).reshape(len(documents), len(FEATURES))
 
 
-def hybrid_ranking(documents: list[Document], query: str, speaker_boost: float, neighbour_weight: float) -> list:
+def hybrid_ranking(
+    documents: Sequence[Document], query: str, speaker_boost: float, neighbour_weight: float
+) -> Sequence[Document]:
     """The fused ranking re-scored as the query pipeline does without the reranker: speaker boost, then neighbour
     smoothing. The reranker re-orders the head of this ranking (and was fitted on it)."""
     boosted = SpeakerBooster(speaker_boost).run(documents=documents, query=query)["documents"]
@@ -240,26 +244,26 @@ class LearnedReranker:
         if self._model is None:
             self._model = load_weights(self.weights)
 
-    @component.output_types(documents=list[Document])
+    @component.output_types(documents=Candidates)
     def run(
         self,
-        documents: list[Document],
+        documents: list[Document] | Candidates,
         query: str,
-        keyword_documents: list[Document],
-        embedding_documents: list[Document],
+        keyword_documents: list[Document] | Candidates,
+        embedding_documents: list[Document] | Candidates,
     ) -> dict[str, Any]:
         """
         :param documents: the fused ranking, best first.
         :param query: the question.
-        :param keyword_documents, embedding_documents: each retriever's own ranking.
-        :returns: `documents`, re-ordered copies.
+        :param keyword_documents, embedding_documents: each retriever's own ranking (lists or `Candidates`).
+        :returns: `documents`, re-ordered copies (one `Candidates`).
         """
         self.warm_up()
         assert self._model is not None
         documents = hybrid_ranking(documents, query, self.speaker_boost, self.neighbour_weight)
         head = documents[: self.candidates or self._model["candidates"]]
         if not head:
-            return {"documents": list(documents)}
+            return {"documents": Candidates(documents)}
         logits = score_features(self._model, candidate_features(query, head, keyword_documents, embedding_documents))
         kept = min(self._model["keep_first"], len(head))
         order = list(range(kept)) + sorted(range(kept, len(head)), key=lambda i: (-logits[i], i))
@@ -270,4 +274,4 @@ class LearnedReranker:
         rest = [
             replace(d, score=floor * (1 - (n + 1) / (len(documents) + 1))) for n, d in enumerate(documents[len(head) :])
         ]
-        return {"documents": reranked + rest}
+        return {"documents": Candidates(reranked + rest)}

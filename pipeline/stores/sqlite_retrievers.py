@@ -8,12 +8,16 @@ from typing import Any, Self
 import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
+from pipeline.components.candidates import Candidates
 from pipeline.stores.sqlite import SqliteChunkStore
 
 
 class _SqliteRetriever:
     """What both retrievers share: the store, `top_k` and default filters, and (de)serialisation by the store's
-    path."""
+    path. Both give their ranking twice, as Haystack's `documents` list and as `candidates`, the same Documents in
+    one `Candidates`, which the query pipeline passes on without Haystack copying it Document by Document."""
+
+    gives_candidates = True
 
     def __init__(self, store: SqliteChunkStore, top_k: int = 10, filters: dict[str, Any] | None = None) -> None:
         self.store = store
@@ -59,15 +63,17 @@ class SqliteKeywordRetriever(_SqliteRetriever):
     ```
     """
 
-    @component.output_types(documents=list[Document])
+    @component.output_types(documents=list[Document], candidates=Candidates)
     def run(self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None) -> dict[str, Any]:
         """
         :param query: the question.
         :param filters: Haystack metadata filters (default: those set at construction).
         :param top_k: how many chunks at most (default: as set at construction).
-        :returns: `documents`, the chunks best first, `score` their BM25L score.
+        :returns: `documents`, the chunks best first, `score` their BM25L score; `candidates`, the same as one
+            `Candidates`.
         """
-        return {"documents": self.store.keyword_search(query, filters or self.filters, top_k or self.top_k)}
+        documents = self.store.keyword_search(query, filters or self.filters, top_k or self.top_k)
+        return {"documents": documents, "candidates": Candidates(documents)}
 
 
 @component
@@ -106,7 +112,7 @@ class SqliteEmbeddingRetriever(_SqliteRetriever):
 
     takes_arrays = True
 
-    @component.output_types(documents=list[Document])
+    @component.output_types(documents=list[Document], candidates=Candidates)
     def run(
         self, query_embedding: list[float] | np.ndarray, filters: dict[str, Any] | None = None, top_k: int | None = None
     ) -> dict[str, Any]:
@@ -114,7 +120,8 @@ class SqliteEmbeddingRetriever(_SqliteRetriever):
         :param query_embedding: the question's vector, a list of floats or a NumPy array.
         :param filters: Haystack metadata filters (default: those set at construction).
         :param top_k: how many chunks at most (default: as set at construction).
-        :returns: `documents`, the nearest chunks best first, `score` their cosine similarity.
+        :returns: `documents`, the nearest chunks best first, `score` their cosine similarity; `candidates`, the
+            same as one `Candidates`.
         """
         documents = self.store.embedding_search(query_embedding, filters or self.filters, top_k or self.top_k)
-        return {"documents": documents}
+        return {"documents": documents, "candidates": Candidates(documents)}
