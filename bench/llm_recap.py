@@ -38,7 +38,7 @@ from pipeline.llm.recap_checks import (
     spoken_text,
     titles_overlap,
 )
-from pipeline.models import TalkRecap, Transcript
+from pipeline.models import TalkRecap, Transcript, format_timestamp
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -94,6 +94,27 @@ def rule_failures(recap: TalkRecap, transcript: Transcript) -> dict[str, list[st
             if snapped is None or normalise(snapped.text) != normalise(quote.text):
                 failures["quote not at sentence bounds"].append(quote.text)
     return failures
+
+
+def side_by_side(plain: TalkRecap, recap: TalkRecap) -> str:
+    """A Markdown table of the two drafts, theme by theme (the extractive left, the LLM's right), each takeaway with
+    its time; for the README."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    def line(takeaway) -> str:
+        start = takeaway.citations[0].start if takeaway.citations else None
+        return cell(f"{takeaway.text} ({format_timestamp(start)})")
+
+    rows = ["| extractive | LLM |", "| --- | --- |", f"| {cell(plain.overview)} | {cell(recap.overview)} |"]
+    for left, right in zip(plain.themes, recap.themes, strict=False):
+        rows.append(f"| **{cell(left.title)}** | **{cell(right.title)}** |")
+        for number in range(max(len(left.takeaways), len(right.takeaways))):
+            a = line(left.takeaways[number]) if number < len(left.takeaways) else ""
+            b = line(right.takeaways[number]) if number < len(right.takeaways) else ""
+            rows.append(f"| {a} | {b} |")
+    return "\n".join(rows) + "\n"
 
 
 def usage_row(generator, before: tuple[int, int, int, float, float], seconds: float) -> dict[str, float]:
@@ -169,6 +190,7 @@ def main() -> int:
             "load_1min": [round(load_before, 1), round(load_after, 1)],
             "themes": len(recap.themes),
             "takeaways": sum(len(t.takeaways) for t in recap.themes),
+            "model_takeaways": recap.generation.parameters.get("model_takeaways"),
             "quotes": sum(len(t.quotes) for t in recap.themes),
             "grounding": recap.grounding.model_dump(),
             "rule_failures": {rule: texts for rule, texts in failures.items()},
@@ -177,6 +199,8 @@ def main() -> int:
         for label, result in (("extractive", plain), ("llm", recap)):
             (args.out / f"{name}.{args.style}.{label}.md").write_text(render(result, "md"))
         (args.out / f"{name}.{args.style}.llm.json").write_text(recap.model_dump_json(indent=2))
+        (args.out / f"{name}.{args.style}.extractive.json").write_text(plain.model_dump_json(indent=2))
+        (args.out / f"{name}.{args.style}.side-by-side.md").write_text(side_by_side(plain, recap))
         llm = row["llm"]
         broken = {rule: len(texts) for rule, texts in failures.items() if texts}
         print(
@@ -184,7 +208,8 @@ def main() -> int:
             f"{llm['seconds']} s ({llm['cpu_seconds']} CPU-s), {llm['calls']} calls, "
             f"{llm['tokens_read']} tokens read at {llm['read_per_s']}/s, "
             f"{llm['tokens_written']} written at {llm['write_per_s']}/s; load {row['load_1min'][0]}→"
-            f"{row['load_1min'][1]}; {row['themes']} themes, {row['takeaways']} takeaways, {row['quotes']} quotes; "
+            f"{row['load_1min'][1]}; {row['themes']} themes, {row['takeaways']} takeaways "
+            f"({row['model_takeaways']} the model's, checked), {row['quotes']} quotes; "
             f"citations dropped {recap.grounding.citations_dropped}/{recap.grounding.citations_checked}, "
             f"fallbacks {len(recap.grounding.fallbacks)}; rules broken: {broken or 'none'}",
             flush=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,14 @@ from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.components.quotes import TalkText
 from pipeline.llm.factory import create_generator
 from pipeline.llm.llama_cpp import LlamaCppGenerator
-from pipeline.llm.recap import LLMRecapper
-from pipeline.llm.recap_checks import check_takeaway, repeats, snap_quote, title_problem
+from pipeline.llm.recap import LLMRecapper, talk_sentences, theme_schema
+from pipeline.llm.recap_checks import check_rewrite, check_takeaway, repeats, snap_quote, title_problem
 from pipeline.llm.settings import GeneratorConfig
-from pipeline.models import Quote, TalkRecap, Transcript
+from pipeline.models import Quote, TalkRecap, Transcript, format_timestamp
 from pipeline.recap import Recapper
 from pipeline.render import render
 from pipeline.sources.files import load_file
+from pipeline.text import clean_sentence
 from tests.llm_server import (  # noqa: F401  (fixtures)
     FAKE_API_KEY,
     KEY_ENV,
@@ -78,25 +80,60 @@ OVERVIEW = (
     "Maya Lindqvist tells how a tool written after a forty-minute table lock became Driftwood, an open-source "
     "migration tool used by eleven thousand teams."
 )
+CANDIDATE = re.compile(r"^\[(\d+)\] \((\d\d:\d\d:\d\d)\) (.*)$", re.M)
 
 
-def crafted_replies(talk: Transcript) -> list[str]:
-    """The replies for the talk's first 40 segments (one theme, segments 2-39): the theme's, then the overview."""
-    takeaways = [
-        {  # framed, but followed by "that …": rewritten to the point itself
-            "text": "Maya Lindqvist emphasizes that a column rename locked a table of four hundred million rows "
-            "for forty minutes.",
-            "first_segment": 22,
-            "last_segment": 23,
-        },
-        {"text": "The speaker discusses the importance of open source.", "first_segment": 37, "last_segment": 38},
-        {"text": "A stranger in Poland wrote MySQL support over a weekend.", "first_segment": 32, "last_segment": 32},
-        {"text": "An invented claim about revenue.", "first_segment": 9000, "last_segment": 9001},
-    ]
-    return [
-        json.dumps({"title": "Why Driftwood went open source", "takeaways": takeaways}),
-        json.dumps({"overview": OVERVIEW, "questions": []}),
-    ]
+def sentence_number(prompt: str, phrase: str) -> int:
+    """The number the theme prompt gives the candidate sentence saying `phrase`."""
+    for number, _, text in CANDIDATE.findall(prompt):
+        if phrase in text:
+            return int(number)
+    raise AssertionError(f"no candidate sentence says '{phrase}'")
+
+
+def theme_reply(title: str, picks: list[tuple[str | int, str]]) -> Callable[[str], str]:
+    """A theme reply picking, for each (phrase or number, text), the sentence saying the phrase."""
+
+    def reply(prompt: str) -> str:
+        takeaways = [
+            {"sentence": pick if isinstance(pick, int) else sentence_number(prompt, pick), "text": text}
+            for pick, text in picks
+        ]
+        return json.dumps({"title": title, "takeaways": takeaways})
+
+    return reply
+
+
+def scripted(*replies: Callable[[str], str] | str) -> ScriptedGenerator:
+    """A generator playing `replies` in turn: a string as it is, a function of the last prompt's text."""
+    queue = list(replies)
+
+    def respond(messages) -> str:
+        reply = queue.pop(0)
+        return reply if isinstance(reply, str) else reply(messages[-1].text)
+
+    return ScriptedGenerator(respond=respond)
+
+
+FIRST_THEME = theme_reply(  # the reply for the talk's first 40 segments (one theme, segments 2-39)
+    "Why Driftwood went open source",
+    [
+        (  # framed, but followed by "that …": rewritten to the point itself
+            "column rename",
+            "Maya Lindqvist emphasizes that a column rename locked a table of four hundred million rows for forty "
+            "minutes.",
+        ),
+        ("open-sourced Driftwood", "The speaker discusses the importance of open source."),
+        ("eleven thousand teams", "Driftwood is used by about ninety thousand teams."),  # a number it never says
+        ("column rename", "A column rename locked a big table during peak traffic in Brazil."),  # picked twice
+        (99, "An invented claim about revenue."),  # no such sentence
+        (  # joins the sentence before it ("Bootstrapping, so the three years …"): cites both
+            "four people to forty",
+            "Driftwood bootstrapped for three years with no venture money while the team went from four people "
+            "to forty.",
+        ),
+    ],
+)
 
 
 # --- the checks ---------------------------------------------------------------------------------------------------
@@ -128,6 +165,25 @@ def test_takeaway_checks_on_the_issues_examples(talk):
     assert title_problem("Pricing", "we raised prices at last", []) is None
 
 
+def test_a_rewritten_sentence_is_checked_against_that_sentence():
+    said = "At nine dollars a month, we were telling people we were a toy."
+    assert check_rewrite("A price of nine dollars a month told people Driftwood was a toy.", said, NAMES) == (
+        None,
+        "A price of nine dollars a month told people Driftwood was a toy.",
+    )
+    assert check_rewrite("At forty-nine dollars a month, people took it for a toy.", said, NAMES)[0] == (
+        "states a number its sentence does not"
+    )
+    assert check_rewrite("Maya Lindqvist talks about pricing.", said, NAMES)[0].startswith("opens with")
+    assert check_rewrite("Pricing shows the importance of the message.", said, NAMES)[0].startswith("vague")
+    assert check_rewrite("Customers value calm founders and good support.", said, NAMES)[0] == (
+        "says too little of its sentence"
+    )
+    schema = theme_schema([1, 2, 5], 3)
+    assert schema["$defs"]["PickedTakeaway"]["properties"]["sentence"]["enum"] == [1, 2, 5]
+    assert schema["properties"]["takeaways"]["maxItems"] == 3
+
+
 def test_a_quote_starting_mid_sentence_grows_to_the_whole_sentence(talk):
     quote = Quote(text="locked the table for forty minutes during", segment=23)
     snapped = snap_quote(quote, TalkText.of(talk))
@@ -138,22 +194,37 @@ def test_a_quote_starting_mid_sentence_grows_to_the_whole_sentence(talk):
 # --- the recapper, with crafted replies ---------------------------------------------------------------------------
 
 
-def test_takeaways_are_checked_rewritten_or_replaced(talk, extractive):
+def test_takeaways_are_written_from_picked_sentences_checked_or_replaced(talk, extractive):
     transcript = opening(talk, 40)
-    generator = ScriptedGenerator(replies=crafted_replies(transcript))
+    generator = scripted(FIRST_THEME, json.dumps({"overview": OVERVIEW, "questions": []}))
     recap = LLMRecapper(generator, extractive=extractive).recap_transcript(transcript)
-    assert len(generator.calls) == 2 and not generator.replies
+    assert len(generator.calls) == 2
+    prompt = generator.calls[0][-1].text
+    shown = CANDIDATE.findall(prompt)
+    assert 3 <= len(shown) <= 8 and [int(n) for n, _, _ in shown] == list(range(1, len(shown) + 1))
     (theme,) = recap.themes
     assert theme.title == "Why Driftwood went open source"
     texts = [t.text for t in theme.takeaways]
-    assert texts[1:] == [
+    assert texts == [
+        "Why we open-sourced Driftwood and what that actually did for us as a business.",  # extractive
+        "Driftwood bootstrapped for three years with no venture money while the team went from four people to forty.",
         "A column rename locked a table of four hundred million rows for forty minutes.",  # rewritten
-        "A stranger in Poland wrote MySQL support over a weekend.",
     ]
-    assert texts[0] == "Why we open-sourced Driftwood and what that actually did for us as a business."  # extractive
+    joined = theme.takeaways[1].citations[0]
+    assert "three years" in text_of(transcript, joined.first_segment, joined.last_segment)
+    assert "four people to forty" in text_of(transcript, joined.first_segment, joined.last_segment)
+    # the citation is the picked sentence's span, and the time shown with it in the prompt
+    cited = theme.takeaways[2].citations[0]
+    assert "column rename" in text_of(transcript, cited.first_segment, cited.last_segment)
+    (time,) = [t for _, t, text in shown if "column rename" in text]
+    assert format_timestamp(cited.start) == time
     grounding = recap.grounding
-    assert (grounding.citations_checked, grounding.citations_dropped, grounding.claims_dropped) == (4, 1, 2)
-    assert any("2 rejected" in f and "used 1 extractive takeaway" in f for f in grounding.fallbacks)
+    assert (grounding.citations_checked, grounding.citations_dropped, grounding.claims_dropped) == (6, 1, 4)
+    assert recap.generation.parameters["model_takeaways"] == 2
+    (fallback,) = [f for f in grounding.fallbacks if "takeaways" in f]
+    for reason in ("4 rejected", "a number its sentence does not", "already used", "no listed sentence", "opens with"):
+        assert reason in fallback
+    assert "used 1 extractive takeaway" in fallback
     assert [q.text for q in theme.quotes] == [
         "If you haven't heard of it, Driftwood is an open-source database migration tool."
     ]
@@ -163,33 +234,25 @@ def test_takeaways_are_checked_rewritten_or_replaced(talk, extractive):
 
 def test_a_repeated_takeaway_and_an_overlapping_title_are_replaced(talk, extractive):
     transcript = opening(talk, 60)  # two extractive themes: segments 2-34 and 35-59
-    said = "A column rename locked a table of four hundred million rows for forty minutes."
-    replies = [
-        json.dumps(
-            {"title": "Driftwood beginnings", "takeaways": [{"text": said, "first_segment": 22, "last_segment": 23}]}
-        ),
-        json.dumps(
-            {
-                "title": "Driftwood licensing",
-                "takeaways": [
-                    {"text": said, "first_segment": 40, "last_segment": 40},
-                    {
-                        "text": "They talked to lawyers and to founders who had regretted a license change.",
-                        "first_segment": 56,
-                        "last_segment": 56,
-                    },
-                ],
-            }
-        ),
-        json.dumps({"overview": OVERVIEW}),
-    ]
-    recap = LLMRecapper(ScriptedGenerator(replies=replies), extractive=extractive).recap_transcript(transcript)
-    first, second = recap.themes
-    assert first.title == "Driftwood beginnings" and second.title == "Source license"  # the extractive title
-    assert said not in [t.text for t in second.takeaways]
-    assert "They talked to lawyers and to founders who had regretted a license change." in [
-        t.text for t in second.takeaways
-    ]
+    tool = "Driftwood, an open-source database migration tool"
+    said = "Driftwood is an open-source database migration tool."
+    first = theme_reply(
+        "Driftwood beginnings",
+        [
+            ("open-source database migration tool", said),
+            ("founder of Driftwood", f"Maya Lindqvist is the founder of {tool}."),  # says `said` again
+        ],
+    )
+    lawyers = "They talked to lawyers and to founders who had regretted a license change."
+    second = theme_reply("Driftwood licensing", [("talked to lawyers", lawyers)])
+    generator = scripted(first, second, json.dumps({"overview": OVERVIEW}))
+    recap = LLMRecapper(generator, extractive=extractive).recap_transcript(transcript)
+    one, two = recap.themes
+    assert one.title == "Driftwood beginnings" and two.title == "Source license"  # the extractive title
+    assert said in [t.text for t in one.takeaways]
+    assert not any(t.text.startswith("Maya Lindqvist is the founder") for t in one.takeaways)
+    assert any("theme 1/2 takeaways: 1 rejected (repeats another takeaway)" in f for f in recap.grounding.fallbacks)
+    assert lawyers in [t.text for t in two.takeaways]
     assert any("theme 2/2 title" in f for f in recap.grounding.fallbacks)
     assert_grounded(recap, transcript)
 
@@ -206,50 +269,61 @@ def test_an_invalid_reply_falls_back_to_the_extractive_recap(talk, extractive):
     assert_grounded(recap, transcript)
 
 
-def test_the_model_reads_only_the_picked_excerpts(talk, extractive):
-    """The whole talk is never sent: each theme's prompt holds at most `excerpt_tokens` of its own segments."""
+def test_the_model_reads_only_candidate_sentences_of_its_theme(talk, extractive):
+    """The whole talk is never sent: each theme's prompt holds at most `candidates` sentences, each said inside
+    that theme's spans."""
 
     def respond(messages) -> str:
         prompt = messages[-1].text
-        if "Task: give this theme" in prompt:
-            first = int(re.search(r"^\[(\d+)\]", prompt, re.M).group(1))
-            text = talk.segments[first].text
-            return json.dumps(
-                {"title": f"Part {first}", "takeaways": [{"text": text, "first_segment": first, "last_segment": first}]}
-            )
+        if CANDIDATE.search(prompt):
+            number, _, text = CANDIDATE.findall(prompt)[0]
+            return json.dumps({"title": f"Part {number}", "takeaways": [{"sentence": int(number), "text": text}]})
         return json.dumps({"overview": OVERVIEW})
 
     generator = ScriptedGenerator(respond=respond)
-    recapper = LLMRecapper(generator, extractive=extractive, excerpt_tokens=400)
-    recap = recapper.recap_transcript(talk)
-    themes = [call for call in generator.calls if "Task: give this theme" in call[-1].text]
+    recap = LLMRecapper(generator, extractive=extractive, candidates=6).recap_transcript(talk)
+    themes = [call for call in generator.calls if CANDIDATE.search(call[-1].text)]
     assert len(themes) == len(recap.themes) >= 3 and len(generator.calls) == len(themes) + 1
-    shown = set()
+    sentences = {clean_sentence(spoken): (first, last) for spoken, first, last in talk_sentences(TalkText.of(talk))}
+    shown_words = 0
     for call, theme in zip(themes, recap.themes, strict=True):
-        lines = re.findall(r"^\[(\d+)\] (.*)$", call[-1].text, re.M)
-        assert sum(generator.count_tokens(f"[{n}] {text}") + 1 for n, text in lines) <= 400
+        shown = CANDIDATE.findall(call[-1].text)
+        assert 1 <= len(shown) <= 6
         spans = [(s.first_segment, s.last_segment) for s in theme.spans]
-        assert all(any(a <= int(n) <= b for a, b in spans) for n, _ in lines)
-        shown.update(int(n) for n, _ in lines)
-    assert len(shown) < 0.6 * len([s for s in talk.segments if s.text.strip()])
+        for _, _, text in shown:
+            first, last = sentences[text]
+            assert any(a <= first <= last <= b for a, b in spans)
+            shown_words += len(text.split())
+    assert shown_words < 0.25 * sum(len(s.text.split()) for s in talk.segments)
     assert recap.generation.parameters["calls"] == len(generator.calls)
+    assert recap.generation.parameters["model_takeaways"] == len(themes)  # each first sentence, as said
     assert_grounded(recap, talk)
 
 
 def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
     transcript = opening(talk, 40)
+    first = (
+        "A column rename on a table of four hundred million rows locked it for forty minutes. It happened during "
+        "peak traffic in Brazil."
+    )
+    second = "Then something unexpected happened: people used it. The team went from four people to forty."
     paragraphs = [
-        "Driftwood began in 2018, when a column rename locked a payments company's table for forty minutes.",
-        "Lindqvist says the company made 90 million dollars in its first year.",  # a figure the talk never gives
-        "A stranger in Poland then wrote MySQL support over a weekend, and the side project became a company.",
+        (["column rename"], first),
+        (["eleven thousand"], "Driftwood made 90 million dollars in its first year. Teams loved it."),  # a figure
+        (["people used it", "four people to forty"], second),
+        (["open-sourced Driftwood"], "The speaker discusses the importance of open source. It matters."),  # vague
     ]
+
+    def section_reply(prompt: str) -> str:
+        picks = [{"sentences": [sentence_number(prompt, p) for p in phrases], "text": t} for phrases, t in paragraphs]
+        return json.dumps({"paragraphs": picks})
+
     questions = ["Why keep Driftwood open source", "How did a side project become a company?"]
-    replies = [
-        crafted_replies(transcript)[0],
-        json.dumps({"paragraphs": paragraphs}),
+    generator = scripted(
+        FIRST_THEME,
+        lambda _: section_reply(generator.calls[0][-1].text),  # the numbers are those of the theme's prompt
         json.dumps({"overview": OVERVIEW, "questions": questions}),
-    ]
-    generator = ScriptedGenerator(replies=replies)
+    )
     recap = LLMRecapper(generator, extractive=extractive).recap_transcript(transcript, style="prose")
     theme_call, section_call, _ = generator.calls
     assert section_call[: len(theme_call)] == theme_call  # the same conversation: llama.cpp reuses its cache
@@ -257,11 +331,12 @@ def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
     prose = recap.prose
     assert prose.intro == OVERVIEW and prose.questions == ["Why keep Driftwood open source?", questions[1]]
     (section,) = prose.sections
-    assert section.title == recap.themes[0].title and section.paragraphs == [paragraphs[0], paragraphs[2]]
+    # each kept paragraph carries the time of the first sentence it tells
+    assert section.title == recap.themes[0].title
+    assert section.paragraphs == [f"{first[:-1]} (00:02:42).", f"{second[:-1]} (00:02:12)."]
+    assert "section 1: 2 paragraphs dropped (a number its sentences do not say; vague)" in recap.grounding.fallbacks
     markdown = render(recap, "md")
-    assert (
-        markdown.index(OVERVIEW) < markdown.index("## Why Driftwood went open source") < markdown.index(paragraphs[2])
-    )
+    assert markdown.index(OVERVIEW) < markdown.index("## Why Driftwood went open source") < markdown.index(second[:20])
     quote = "> “If you haven't heard of it, Driftwood is an open-source database migration tool.” — Maya Lindqvist"
     assert f"{quote}, [00:00:50](" in markdown
     assert markdown.rstrip().endswith("(https://www.youtube.com/watch?v=dW7fT3kQm2A&t=0s)")

@@ -2,20 +2,26 @@
 
 1. The extractive `Recapper` runs first (seconds): themes with their spans, takeaways with citations and verified
    quotes. Its themes are the recap's themes (they follow the uploader's chapters when the talk has them).
-2. One call a theme: the model sees the theme's extractive takeaways and quotes as transcript lines `[n] text`
-   with their neighbours, up to `excerpt_tokens` (not the whole talk), and writes a title and up to three
-   takeaways with the segments that say them. Replies are capped at `max_tokens`.
-3. One call for the overview (and, for a post, the questions the talk answers) from the written takeaways.
+2. One call a theme: the model sees the theme's candidate sentences, numbered, with their times: the sentences
+   of the extractive takeaways and quotes first, then the most specific sentences around them (from the segments
+   `pick_segments` takes, up to `excerpt_tokens`), at most `candidates` in all (not the whole talk). It writes a
+   title, picks `takeaways_per_theme` of the sentences by number and rewrites each as one takeaway; the schema's
+   `enum` holds the numbers, so llama.cpp's grammar cannot pick another. A takeaway's citation is its sentence's
+   span by construction. Replies are capped at `max_tokens`.
+3. One call for the overview (and, for a post, the questions the talk answers) from the written takeaways; its
+   vague sentences are dropped, and an overview under 12 or over 90 words falls back to the extractive one.
 4. For `style="prose"`, a theme's paragraphs are asked for in the same conversation as its takeaways, so llama.cpp
-   reuses the whole prompt from its cache and reads only the new request.
+   reuses the whole prompt from its cache and reads only the new request. Each paragraph names the numbered
+   sentences it tells (an `enum` again) and is checked against them (`paragraph_problem`); it gets the time of the
+   first of them.
 
-Checks in code (`pipeline.llm.recap_checks`): a takeaway's citation must lie inside its theme's spans; it must
-share content words with the segments it cites; "The speaker / <name> emphasizes …" is rewritten to the point
-itself when followed by "that …", else rejected; "the importance of …" is rejected; near-duplicates across themes
-are dropped. A rejected takeaway is replaced by an unused extractive takeaway of its theme; a title that shares a
-content word with an earlier theme's title is replaced by the extractive title (an uploader's chapter title always
-stays). Quotes are the extractive stage's
-verified quotes, grown to whole sentences (or dropped). Every fallback is recorded in `grounding.fallbacks`.
+Checks in code (`pipeline.llm.recap_checks.check_rewrite`): a takeaway must share content words with the sentence
+it was written from and state no number that sentence does not; "The speaker / <name> emphasizes …" is rewritten to
+the point itself when followed by "that …", else rejected; "the importance of …" is rejected; a sentence picked
+twice and near-duplicates across themes are dropped. A rejected takeaway is replaced by an unused extractive
+takeaway of its theme; a title that shares a content word with an earlier theme's title is replaced by the
+extractive title (an uploader's chapter title always stays). Quotes are the extractive stage's verified quotes,
+grown to whole sentences (or dropped). Every fallback is recorded in `grounding.fallbacks`.
 """
 
 from __future__ import annotations
@@ -34,11 +40,15 @@ from pipeline.components.quotes import QuoteVerifier, TalkText, merge_reports, n
 from pipeline.llm.base import Generator
 from pipeline.llm.prompts import render_prompt
 from pipeline.llm.recap_checks import (
+    MAX_CITED,
     VAGUE_PHRASES,
-    check_takeaway,
+    check_rewrite,
     content_stems,
     framing_pattern,
+    is_specific,
+    numbers_in,
     repeats,
+    sentence_bounds,
     snap_quote,
     title_problem,
 )
@@ -56,24 +66,105 @@ from pipeline.models import (
     TalkRecap,
     Theme,
     Transcript,
+    format_timestamp,
 )
 from pipeline.prose import extractive_prose, extractive_section, talk_questions
 from pipeline.recap import EmptyTalkError, RecapError, Recapper
+from pipeline.text import clean_sentence
 from pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 GENERIC_OPENING = re.compile(r"^(?:in this (?:talk|section),?\s+)?the (?:speaker|presenter|talk)\b", re.I)
 
 
-class TakeawayItem(BaseModel):
+class PickedTakeaway(BaseModel):
+    sentence: int = Field(description="The number of the sentence the takeaway is written from.")
     text: str
-    first_segment: int
-    last_segment: int
 
 
 class ThemeReply(BaseModel):
     title: str
-    takeaways: list[TakeawayItem] = Field(default_factory=list, max_length=4)
+    takeaways: list[PickedTakeaway] = Field(default_factory=list, max_length=6)
+
+
+def theme_schema(numbers: list[int], takeaways: int) -> dict[str, Any]:
+    """`ThemeReply`'s JSON schema with the sentence numbers it may pick as an `enum` and at most `takeaways` items
+    (llama.cpp turns both into its grammar)."""
+    schema = ThemeReply.model_json_schema()
+    schema["$defs"]["PickedTakeaway"]["properties"]["sentence"]["enum"] = list(numbers)
+    schema["properties"]["takeaways"]["maxItems"] = max(1, min(takeaways, len(numbers)))
+    return schema
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of the talk the model may write a takeaway from: its number in the prompt, its text as said and
+    cleaned of fillers, the segments it spans and when it starts."""
+
+    number: int
+    spoken: str
+    text: str
+    first: int
+    last: int
+    start: float | None
+
+
+def talk_sentences(text: TalkText, max_words: int = 40) -> list[tuple[str, int, int]]:
+    """(sentence as said, first segment, last segment) of every sentence of the talk (sentence ends before a
+    capital, across segment boundaries); a run longer than `max_words` (unpunctuated auto-captions) is cut into even
+    pieces of at most `max_words` words, as `pipeline.text.split_sentences` does."""
+    found = []
+    for start, end in sentence_bounds(text.original):
+        spans = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text.original[start:end])]
+        if not spans:
+            continue
+        parts = -(-len(spans) // max_words)
+        size = -(-len(spans) // parts)
+        for first in range(0, len(spans), size):
+            piece = spans[first : first + size]
+            a, b = piece[0][0], piece[-1][1]
+            found.append((text.original[a:b], text.segment_at(a), text.segment_at(b - 1)))
+    return found
+
+
+def candidate_sentences(
+    sentences: list[tuple[str, int, int]],
+    transcript: Transcript,
+    theme: Theme,
+    segments: list[int],
+    allowed: list[tuple[int, int]],
+    limit: int,
+) -> list[Candidate]:
+    """Up to `limit` sentences of the theme to write takeaways from, numbered in the order they were said: first
+    those holding the extractive takeaways and quotes (the extractive stage's best), then the other sentences of
+    the excerpt's `segments`, most specific first (numbers, the theme's keywords, content words). Questions,
+    sentences under 8 or over 45 words and sentences spanning more than twice `MAX_CITED` segments (short
+    auto-caption cues) are left out.
+    Hand-ranked rather than embedded: the extractive stage already chose the theme's central sentences; this only
+    orders their neighbours, and a few keyword and number counts do that without another model pass."""
+    seeds = [(c.first_segment, c.last_segment) for t in theme.takeaways for c in t.citations[:1]]
+    seeds += [(q.segment, q.last_segment if q.last_segment is not None else q.segment) for q in theme.quotes]
+    shown = set(segments)
+    keys = {stem for keyword in theme.keywords for stem in content_stems(keyword)}
+    ranked: list[tuple[tuple[float, ...], str, str, int, int]] = []
+    for spoken, first, last in sentences:
+        if not any(a <= first and last <= b for a, b in allowed) or last - first + 1 > 2 * MAX_CITED:
+            continue
+        cleaned = clean_sentence(spoken)
+        if spoken.rstrip("\"'”’)").endswith("?") or not 8 <= len(cleaned.split()) <= 45:
+            continue
+        seed = any(first <= b and a <= last for a, b in seeds)
+        if not seed and not all(index in shown for index in range(first, last + 1)):
+            continue
+        stems = content_stems(spoken)
+        rank = (float(seed), float(bool(numbers_in(spoken))) + len(stems & keys), float(len(stems)))
+        ranked.append((rank, spoken, cleaned, first, last))
+    chosen = sorted(ranked, key=lambda item: item[0], reverse=True)[:limit]
+    chosen.sort(key=lambda item: item[3])
+    return [
+        Candidate(number, spoken, cleaned, first, last, transcript.segments[first].start)
+        for number, (_, spoken, cleaned, first, last) in enumerate(chosen, 1)
+    ]
 
 
 class OverviewReply(BaseModel):
@@ -81,8 +172,24 @@ class OverviewReply(BaseModel):
     questions: list[str] = Field(default_factory=list, max_length=4)
 
 
+class ProseParagraph(BaseModel):
+    sentences: list[int] = Field(description="The numbers of the sentences the paragraph tells.")
+    text: str
+
+
 class ProseReply(BaseModel):
-    paragraphs: list[str] = Field(default_factory=list, max_length=4)
+    paragraphs: list[ProseParagraph] = Field(default_factory=list, max_length=5)
+
+
+def section_schema(numbers: list[int]) -> dict[str, Any]:
+    """`ProseReply`'s JSON schema with the sentence numbers a paragraph may name as an `enum`, 1 to 3 a paragraph,
+    and 2 to 4 paragraphs."""
+    schema = ProseReply.model_json_schema()
+    schema["$defs"]["ProseParagraph"]["properties"]["sentences"].update(
+        items={"type": "integer", "enum": list(numbers)}, minItems=1, maxItems=3
+    )
+    schema["properties"]["paragraphs"].update(minItems=2, maxItems=4)
+    return schema
 
 
 @dataclass
@@ -94,6 +201,7 @@ class ThemePlan:
     allowed: list[tuple[int, int]]
     segments: list[int]
     excerpt: str
+    candidates: list[Candidate] = field(default_factory=list)
     title: str = ""
     takeaways: list[Takeaway] = field(default_factory=list)
     conversation: list[ChatMessage] = field(default_factory=list)
@@ -156,6 +264,7 @@ class LLMRecapper:
         min_themes: int = 2,
         max_themes: int = 5,
         takeaways_per_theme: int = 3,
+        candidates: int = 8,
         quotes_per_theme: int = 2,
         key_quotes: int = 5,
         excerpt_tokens: int = 700,
@@ -168,7 +277,8 @@ class LLMRecapper:
         :param min_themes: fewest themes (a `themes` count given to `recap` overrides both bounds); the extractive
             stage is asked again for `max_themes` when it found more.
         :param takeaways_per_theme: takeaways asked for and kept per theme.
-        :param excerpt_tokens: transcript tokens a theme's prompt shows.
+        :param candidates: numbered sentences a theme's prompt shows to pick the takeaways from.
+        :param excerpt_tokens: transcript tokens of the theme the candidates besides the extractive ones come from.
         :param max_tokens: longest reply of one call (None: the generator's `max_tokens`).
         :param extractive: the extractive `Recapper` (made when first needed if not given).
         :param verifier: the `QuoteVerifier` (made here if not given).
@@ -182,6 +292,7 @@ class LLMRecapper:
         self.min_themes = min(min_themes, max_themes)
         self.max_themes = max_themes
         self.takeaways_per_theme = takeaways_per_theme
+        self.candidates = candidates
         self.quotes_per_theme = quotes_per_theme
         self.key_quotes = key_quotes
         self.excerpt_tokens = excerpt_tokens
@@ -244,6 +355,7 @@ class LLMRecapper:
             tokens=usage.tokens - tokens_before,
             prompt_tokens=usage.prompt_tokens - read_before,
             excerpt_tokens=self.excerpt_tokens,
+            model_takeaways=run.accepted,
         )
         recap = TalkRecap(
             talk=transcript.talk,
@@ -276,15 +388,23 @@ class LLMRecapper:
 
     def _plan_theme(self, run: _Run, number: int, theme: Theme) -> ThemePlan:
         segments, allowed = pick_segments(run.transcript, theme, self.excerpt_tokens, self.generator.count_tokens)
-        return ThemePlan(number, theme, allowed, segments, excerpt_lines(run.transcript, segments))
+        candidates = candidate_sentences(run.sentences, run.transcript, theme, segments, allowed, self.candidates)
+        return ThemePlan(number, theme, allowed, segments, excerpt_lines(run.transcript, segments), candidates)
 
     def _system(self, transcript: Transcript) -> str:
         talk = transcript.talk
         return render_prompt("recap_system", title=talk.display_title, speakers=talk.speakers, event=talk.event)
 
-    def _ask(self, run: _Run, messages: list[ChatMessage], model_cls: type[BaseModel], label: str) -> Any:
+    def _ask(
+        self,
+        run: _Run,
+        messages: list[ChatMessage],
+        model_cls: type[BaseModel],
+        label: str,
+        schema: dict[str, Any] | None = None,
+    ) -> Any:
         value, attempts = generate_structured(
-            self.generator, messages, model_cls, label=label, max_tokens=self.max_tokens
+            self.generator, messages, model_cls, label=label, max_tokens=self.max_tokens, schema=schema
         )
         if value is None:
             run.failures[label] = attempts.errors[-1] if attempts.errors else "no reply"
@@ -294,25 +414,28 @@ class LLMRecapper:
         """The theme's title and takeaways from the model, checked; the extractive ones where they fail."""
         extractive = plan.extractive
         others = [p.title or p.extractive.title for p in plans if p is not plan]
-        user = render_prompt(
-            "recap_theme_user",
-            number=plan.number,
-            themes=len(plans),
-            first=plan.allowed[0][0] if plan.allowed else 0,
-            last=plan.allowed[-1][1] if plan.allowed else 0,
-            keywords=extractive.keywords[:5],
-            others=others,
-            excerpt=plan.excerpt,
-            takeaways=self.takeaways_per_theme,
-            speaker=run.transcript.talk.speakers[0] if run.transcript.talk.speakers else "The speaker",
-        )
-        messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
         label = f"theme {plan.number}/{len(plans)}"
-        reply = self._ask(run, messages, ThemeReply, label)
+        reply = None
+        if plan.candidates:
+            user = render_prompt(
+                "recap_theme_user",
+                number=plan.number,
+                themes=len(plans),
+                keywords=extractive.keywords[:5],
+                others=others,
+                sentences=[(c.number, format_timestamp(c.start), c.text) for c in plan.candidates],
+                takeaways=min(self.takeaways_per_theme, len(plan.candidates)),
+                speaker=run.transcript.talk.speakers[0] if run.transcript.talk.speakers else "The speaker",
+            )
+            messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
+            schema = theme_schema([c.number for c in plan.candidates], self.takeaways_per_theme)
+            reply = self._ask(run, messages, ThemeReply, label, schema=schema)
+        else:
+            run.failures[label] = "no candidate sentences"
         problems: list[str] = []
         if reply is None:
             run.fallback(label, "the extractive title and takeaways")
-            items: list[TakeawayItem] = []
+            items: list[PickedTakeaway] = []
             title = extractive.title
         else:
             plan.conversation = [*messages, ChatMessage.from_assistant(reply.model_dump_json())]
@@ -328,23 +451,30 @@ class LLMRecapper:
             run.fallback(f"{label} title", f"the extractive title '{extractive.title}'", reason=f"'{title}': {problem}")
             title = extractive.title
         plan.title = title
+        by_number = {c.number: c for c in plan.candidates}
+        picked: set[int] = set()
         for item in items:
             run.report.citations_checked += 1
-            problem, text, (first, last) = check_takeaway(
-                item.text, (item.first_segment, item.last_segment), run.transcript, run.names, plan.allowed
-            )
-            if not (problem or "").startswith("citation") and repeats(text, run.written):
-                problem = "repeats another takeaway"
-            if problem is not None:
-                logger.info("%s: takeaway rejected (%s): %s", label, problem, item.text)
-                problems.append(problem)
-                if problem.startswith("citation"):
-                    run.report.citations_dropped += 1
+            candidate = by_number.get(item.sentence)
+            if candidate is None:
+                problem, text = "picks no listed sentence", item.text
+                run.report.citations_dropped += 1
+            elif item.sentence in picked:
+                problem, text = "picks a sentence already used", item.text
+            else:
+                problem, text, (first, last) = self._check_picked(run, plan, item.text, candidate)
+                if problem is None and repeats(text, run.written):
+                    problem = "repeats another takeaway"
+            if problem is not None or candidate is None:
+                logger.info("%s: takeaway rejected (%s): [%s] %s", label, problem, item.sentence, item.text)
+                problems.append(problem or "")
                 run.report.claims_dropped += 1
                 continue
+            picked.add(item.sentence)
             if len(plan.takeaways) < self.takeaways_per_theme:
                 run.written.append(text)
                 plan.takeaways.append(self._takeaway(run.transcript, text, first, last))
+                run.accepted += 1
         wanted = min(self.takeaways_per_theme, max(len(items), 2))
         self._fill_from_extractive(run, plan, wanted, problems, label)
         quotes = self._quotes(run, extractive.quotes)
@@ -357,6 +487,25 @@ class LLMRecapper:
             spans=spans,
             talk_ids=[run.transcript.talk.id],
         )
+
+    def _check_picked(
+        self, run: _Run, plan: ThemePlan, text: str, candidate: Candidate
+    ) -> tuple[str | None, str, tuple[int, int]]:
+        """(problem or None, text, cited segments) of a takeaway written from `candidate`: checked against that
+        sentence, else against it with the candidate said right before or after it (a takeaway joining two adjacent
+        sentences, "The first paying customer … had used the tool for a year"), which it then cites both of."""
+        problem, checked = check_rewrite(text, candidate.spoken, run.names)
+        if problem is None or problem.startswith(("opens with", "vague")):
+            return problem, checked, (candidate.first, candidate.last)
+        for other in plan.candidates:
+            adjacent = other.first - 1 <= candidate.last and candidate.first - 1 <= other.last
+            if other is candidate or not adjacent:
+                continue
+            pair = (other, candidate) if other.first < candidate.first else (candidate, other)
+            joined = " ".join(c.spoken for c in pair)
+            if pair[1].last - pair[0].first < 2 * MAX_CITED and check_rewrite(text, joined, run.names)[0] is None:
+                return None, checked, (pair[0].first, pair[1].last)
+        return problem, checked, (candidate.first, candidate.last)
 
     def _fill_from_extractive(self, run: _Run, plan: ThemePlan, wanted: int, problems: list[str], label: str) -> None:
         """Extractive takeaways of the theme for the ones rejected, up to `wanted`."""
@@ -433,8 +582,14 @@ class LLMRecapper:
         messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
         reply = self._ask(run, messages, OverviewReply, "overview")
         overview = " ".join(reply.overview.split()) if reply is not None else ""
-        if len(overview.split()) < 12:
-            reason = f"'{overview[:60]}' is too short" if overview else None
+        sentences = [overview[a:b] for a, b in sentence_bounds(overview)]
+        overview = " ".join(s for s in sentences if not VAGUE_PHRASES.search(s))  # "… and its importance"
+        reason = "every sentence vague ('the importance of …')" if sentences and not overview else None
+        if overview and len(overview.split()) < 12:
+            reason = f"'{overview[:60]}' is too short"
+        elif len(overview.split()) > 90:  # the points copied out rather than summed up
+            reason = f"{len(overview.split())} words, not 2 or 3 sentences"
+        if reason is not None or not overview:
             run.fallback("overview", "the extractive overview", reason=reason)
             return run.extractive.overview if run.extractive else "", []
         questions = [" ".join(q.split()).rstrip(".") for q in reply.questions]
@@ -444,10 +599,12 @@ class LLMRecapper:
 
     def _write_section(self, run: _Run, plan: ThemePlan, theme: Theme) -> ProseSection:
         """The theme's paragraphs, asked for after its takeaways in the same conversation (the prompt is in the
-        model's cache); paragraphs that name figures the excerpt lacks or open vaguely are dropped."""
+        model's cache), each built on numbered sentences it names (`paragraph_problem`); its sentences that open
+        vaguely are dropped, a paragraph that fails is dropped, the time of its first sentence is added."""
         fallback = extractive_section(theme, run.transcript.talk)
+        label = f"section {plan.number}"
         if not plan.conversation:
-            run.fallback(f"section {plan.number}", "the extractive paragraphs", reason="no theme reply to build on")
+            run.fallback(label, "the extractive paragraphs", reason="no theme reply to build on")
             return fallback
         user = render_prompt(
             "recap_section_user",
@@ -455,23 +612,49 @@ class LLMRecapper:
             takeaways=[t.text for t in theme.takeaways],
             speakers=run.transcript.talk.speakers,
         )
-        label = f"section {plan.number}"
-        reply = self._ask(run, [*plan.conversation, ChatMessage.from_user(user)], ProseReply, label)
+        schema = section_schema([c.number for c in plan.candidates])
+        reply = self._ask(run, [*plan.conversation, ChatMessage.from_user(user)], ProseReply, label, schema=schema)
         if reply is None:
             run.fallback(label, "the extractive paragraphs")
             return fallback
-        known = content_stems(plan.excerpt) | content_stems(" ".join(t.text for t in theme.takeaways))
-        kept = []
+        by_number = {c.number: c for c in plan.candidates}
+        kept, problems = [], []
         for paragraph in reply.paragraphs:
-            text = " ".join(paragraph.split())
-            numbers = set(re.findall(r"\d[\d,.]*", text))
-            invented = {n for n in numbers if n.strip(",.") not in known and n.strip(",.") not in plan.excerpt}
-            if text and not invented and not VAGUE_PHRASES.search(text) and not GENERIC_OPENING.match(text):
-                kept.append(text)
+            cited = [by_number[n] for n in dict.fromkeys(paragraph.sentences) if n in by_number]
+            problem, text = paragraph_problem(paragraph.text, [c.spoken for c in cited])
+            if problem is not None:
+                logger.info("%s: paragraph dropped (%s): %s %s", label, problem, paragraph.sentences, paragraph.text)
+                problems.append(problem)
+                continue
+            body, mark = (text[:-1], text[-1]) if text[-1:] in ".!?" else (text, ".")
+            kept.append(f"{body} ({format_timestamp(min(c.start or 0.0 for c in cited))}){mark}")
+        reasons = "; ".join(sorted(set(problems)))
         if len(kept) < 2:
-            run.fallback(label, "the extractive paragraphs", reason=f"{len(kept)} usable paragraphs")
+            run.fallback(label, "the extractive paragraphs", reason=f"{len(kept)} usable paragraphs ({reasons})")
             return fallback
+        if problems:
+            run.report.fallbacks.append(f"{label}: {len(problems)} paragraphs dropped ({reasons})")
         return fallback.model_copy(update={"paragraphs": kept[:4]})
+
+
+def paragraph_problem(text: str, said: list[str]) -> tuple[str | None, str]:
+    """(problem or None, the paragraph) for a prose paragraph built on the sentences `said`: its sentences that
+    open with "The speaker …" or say "the importance of …" are dropped; then it must keep two sentences, state no
+    number its sentences do not say and share content words with them (`is_specific`)."""
+    text = " ".join(text.split())
+    if not said:
+        return "names no listed sentence", text
+    sentences = [text[a:b] for a, b in sentence_bounds(text)]
+    clear = [s for s in sentences if not VAGUE_PHRASES.search(s) and not GENERIC_OPENING.match(s)]
+    if len(clear) < 2:
+        return "vague", text
+    text = " ".join(clear)
+    spoken = " ".join(said)
+    if numbers_in(text) - numbers_in(spoken):
+        return "a number its sentences do not say", text
+    if not is_specific(text, spoken):
+        return "says too little of its sentences", text
+    return None, text
 
 
 @dataclass
@@ -486,10 +669,19 @@ class _Run:
     extractive: TalkRecap | None = None
     written: list[str] = field(default_factory=list)
     quoted: set[str] = field(default_factory=set)
+    accepted: int = 0
+    _sentences: list[tuple[str, int, int]] | None = None
 
     @property
     def names(self) -> list[str]:
         return list(self.transcript.talk.speakers)
+
+    @property
+    def sentences(self) -> list[tuple[str, int, int]]:
+        """The talk's sentences (`talk_sentences`), split once."""
+        if self._sentences is None:
+            self._sentences = talk_sentences(self.text)
+        return self._sentences
 
     def fallback(self, part: str, instead: str, reason: str | None = None) -> None:
         """Records that `part` fell back to the extractive method (`instead`), and why."""

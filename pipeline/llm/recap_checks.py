@@ -4,6 +4,8 @@
   open with "The speaker / <name> emphasizes / discusses / highlights …" (rewritten to the point itself when the
   framing is followed by "that …", else rejected) and must not be about "the importance of X". A citation wider than
   a few segments is narrowed to the segments that share most words with the takeaway.
+- `check_rewrite`: the same for a takeaway rewritten from one picked sentence (its citation is that sentence's),
+  checked against that sentence, and stating no number the sentence does not.
 - `repeats`: near-duplicates across themes (rapidfuzz).
 - `title_problem`: a theme title that is no title, names nothing its excerpt says, or shares a content word with
   another theme's title (`titles_overlap`).
@@ -63,7 +65,8 @@ FRAMING_VERBS = (
     "warn(?:s|ed)?",
 )
 VAGUE_PHRASES = re.compile(
-    r"\b(?:the (?:importance|significance|role|value|need|benefits?|power) of|various aspects|key insights?|"
+    r"\b(?:the (?:importance|significance|role|value|need|benefits?|power) of|"
+    r"(?:its|their) (?:importance|significance)|various aspects|key insights?|"
     r"valuable lessons?)\b",
     re.I,
 )
@@ -105,7 +108,8 @@ def content_stems(text: str) -> set[str]:
 
 
 def framing_pattern(names: list[str]) -> re.Pattern[str]:
-    """ "The speaker / Maya Lindqvist / Maya / she (also) emphasizes / discusses / …" at a sentence's start."""
+    """ "The speaker / Maya Lindqvist / Maya / she (, the founder of X,) (also) emphasizes / discusses / …" at a
+    sentence's start."""
     who = ["the speaker", "the presenter", "the talk", "the author", "she", "he", "they"]
     for name in names:
         parts = name.split()
@@ -113,7 +117,8 @@ def framing_pattern(names: list[str]) -> re.Pattern[str]:
     subjects = "|".join(re.escape(w) for w in sorted(set(who), key=len, reverse=True))
     verbs = "|".join(FRAMING_VERBS)
     return re.compile(
-        rf"^(?:{subjects})(?:'s)?\s+(?:also\s+|then\s+|further\s+)?(?:{verbs})\b[\s,:]*(that\b\s*)?", re.I
+        rf"^(?:{subjects})(?:'s)?(?:,[^,]{{1,60}},)?\s+(?:also\s+|then\s+|further\s+)?(?:{verbs})\b[\s,:]*(that\b\s*)?",
+        re.I,
     )
 
 
@@ -186,6 +191,32 @@ def check_takeaway(
     if not is_specific(text, spoken_text(transcript, first, last)):
         return "says too little of its cited span", text, (first, last)
     return None, text, (first, last)
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers of a text, as digits or number words ("forty", "nine", "49")."""
+    return {w for w in words(text) if w.isdigit() or w in NUMBER_WORDS}
+
+
+def check_rewrite(text: str, sentence: str, names: list[str], max_words: int = 40) -> tuple[str | None, str]:
+    """(problem or None, the takeaway's text) for a takeaway written from one picked sentence of the talk (its
+    citation is that sentence's span by construction): no "The speaker discusses …" framing (rewritten to the point
+    when followed by "that …"), nothing vague, no number the sentence does not say, at most `max_words` words, and
+    at least 3 content words shared with the sentence (40% of its own)."""
+    text = " ".join(text.split())
+    stripped, _ = strip_framing(text, framing_pattern(names))
+    if stripped is None:
+        return "opens with 'the speaker discusses …'", text
+    text = stripped
+    if VAGUE_PHRASES.search(text):
+        return "vague ('the importance of …')", text
+    if numbers_in(text) - numbers_in(sentence):
+        return "states a number its sentence does not", text
+    if len(text.split()) > max_words:
+        return "longer than one takeaway", text
+    if not is_specific(text, sentence):
+        return "says too little of its sentence", text
+    return None, text
 
 
 def repeats(text: str, written: list[str], threshold: float = 85.0) -> bool:

@@ -64,13 +64,15 @@ def generate_structured(
     *,
     label: str = "generating",
     max_tokens: int | None = None,
+    schema: dict | None = None,
 ) -> tuple[ModelT | None, StructuredAttempts]:
     """A reply that validates as `model_cls`, or None after one failed repair attempt.
 
     The model's JSON schema goes with the request as the response format. An invalid reply is sent back with the
-    validation error (`prompts/repair_user.jinja`) once.
+    validation error (`prompts/repair_user.jinja`) once. `schema`: a narrower schema than the model's to constrain
+    the reply with (e.g. an `enum` of the numbers it may pick); the reply is still validated as `model_cls`.
     """
-    schema = model_cls.model_json_schema()
+    schema = schema or model_cls.model_json_schema()
     attempts = StructuredAttempts()
     conversation = list(messages)
     for attempt in (1, 2):
