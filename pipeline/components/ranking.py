@@ -4,6 +4,7 @@ rankings with each one's best chunk kept aside, a boost for speakers the questio
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -207,17 +208,23 @@ class NeighbourSmoother:
         """
         if not self.weight:
             return {"documents": documents}
-        by_talk: dict[str, list[Document]] = {}
-        for doc in documents:
-            by_talk.setdefault(doc.meta["talk_id"], []).append(doc)
-        smoothed = []
-        for docs in by_talk.values():
-            docs.sort(key=lambda doc: doc.meta["first_segment"])
-            for position, doc in enumerate(docs):
-                neighbours = [docs[i] for i in (position - 1, position + 1) if 0 <= i < len(docs)]
-                bonus = sum(n.score or 0.0 for n in neighbours if _touching(doc, n))
-                smoothed.append(replace(doc, score=(doc.score or 0.0) + self.weight * bonus))
-        return {"documents": sorted(smoothed, key=lambda doc: -(doc.score or 0.0))}
+        return {"documents": [replace(doc, score=score) for doc, score in smoothed_scores(documents, self.weight)]}
+
+
+def smoothed_scores(documents: Sequence[Document], weight: float) -> list[tuple[Document, float]]:
+    """`NeighbourSmoother`'s ranking as (document, smoothed score) pairs, best first, the documents unchanged: so that
+    `PassageRanker` makes re-scored copies of the few passages it keeps only, not of every candidate."""
+    by_talk: dict[str, list[Document]] = {}
+    for doc in documents:
+        by_talk.setdefault(doc.meta["talk_id"], []).append(doc)
+    smoothed = []
+    for docs in by_talk.values():
+        docs.sort(key=lambda doc: doc.meta["first_segment"])
+        for position, doc in enumerate(docs):
+            neighbours = [docs[i] for i in (position - 1, position + 1) if 0 <= i < len(docs)]
+            bonus = sum(n.score or 0.0 for n in neighbours if _touching(doc, n))
+            smoothed.append((doc, (doc.score or 0.0) + weight * bonus))
+    return sorted(smoothed, key=lambda pair: -pair[1])
 
 
 def _touching(a: Document, b: Document) -> bool:
@@ -230,7 +237,8 @@ def _touching(a: Document, b: Document) -> bool:
 class PassageRanker:
     """Re-scores the fused candidates and picks the passages: `SpeakerBooster`, then `NeighbourSmoother`, then
     `PassageSelector` (with the leaders), run in turn inside one component. As three pipeline components they cost
-    more in Haystack's deep copies of the ~150 candidates between them than in their own work (bench/ask.py).
+    more in Haystack's deep copies of the ~150 candidates between them than in their own work (bench/ask.py); the
+    smoother's ranking is taken as scores (`smoothed_scores`), and only the passages kept are copied re-scored.
 
     Usage example:
     ```python
@@ -262,7 +270,8 @@ class PassageRanker:
         self.max_overlap = max_overlap
         self.leaders_after = leaders_after
         self._booster = SpeakerBooster(boost=speaker_boost)
-        self._smoother = NeighbourSmoother(weight=neighbour_weight)
+        if neighbour_weight < 0:
+            raise ValueError("weight must not be negative")
         self._selector = PassageSelector(top_k=top_k, max_overlap=max_overlap, leaders_after=leaders_after)
 
     @component.output_types(documents=list[Document])
@@ -282,5 +291,10 @@ class PassageRanker:
         :returns: `documents`, the passages, best first, each covering a distinct stretch of its talk.
         """
         boosted = self._booster.run(documents=documents, query=query)["documents"]
-        smoothed = self._smoother.run(documents=boosted)["documents"]
-        return self._selector.run(documents=smoothed, top_k=top_k, leaders=leaders)
+        if not self.neighbour_weight:
+            return self._selector.run(documents=boosted, top_k=top_k, leaders=leaders)
+        # the smoother's ranking without its copies: only the passages kept are copied with their new score
+        ranked = smoothed_scores(boosted, self.neighbour_weight)
+        chosen = self._selector.run(documents=[doc for doc, _ in ranked], top_k=top_k, leaders=leaders)["documents"]
+        scores = {id(doc): score for doc, score in reversed(ranked)}  # a Document listed twice: its first score
+        return {"documents": [replace(doc, score=scores[id(doc)]) for doc in chosen]}
