@@ -29,8 +29,8 @@ store). Schema 1 (Porter stems, `bm25()`) is rebuilt in place on the first writa
 
 Embedding retrieval is exact: a brute-force `vec0` scan (L2 on unit vectors, the same order as cosine), or from the
 second unfiltered question of a long-lived store on, numpy over all embeddings read into memory once (1.5 KB a
-chunk; read again after a write); with filters, distances over the filtered chunks only. `Document.score` is the
-cosine similarity.
+chunk; after a write, only the talks written are read again); with filters, distances over the filtered chunks
+only. `Document.score` is the cosine similarity.
 
 Threads: each thread uses its own connection (opened on first use), so one store object can serve many concurrent
 questions in a long-lived process (`talks serve`); SQLite serialises the writers.
@@ -45,6 +45,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -71,6 +72,7 @@ EXACT_CHUNKS = 1000  # a filter selecting at most this many chunks has each of t
 POOL_FACTOR = 5  # otherwise, this many times top_k chunks of FTS5's `bm25()` are rescored (at least POOL_MIN)
 POOL_MIN = 200
 MATRIX_AFTER = 2  # the embedding matrix is read into memory at the second unfiltered question (see `_matrix`)
+MATRIX_SLACK = 0.25  # at most this share of the matrix's rows dropped or added since its whole read (see `_updated`)
 MATCH_FACTOR = 20  # the pool is drawn from chunks holding the rarest words, at most this many times its size
 SENTENCE_DTYPE = np.float16
 
@@ -193,7 +195,7 @@ class SqliteChunkStore(ChunkStore):
         self._local = threading.local()
         self._connections: list[apsw.Connection] = []
         self._guard = threading.Lock()
-        self._vectors: tuple[tuple, np.ndarray, np.ndarray] | None = None  # (talks' signature, rowids, matrix)
+        self._vectors: _Matrix | None = None  # every embedding in memory, see `_matrix`
         self._questions: tuple[tuple | None, int] = (None, 0)  # (talks' signature, embedding questions since)
         self._loading = False
         self._vectors_guard = threading.Lock()
@@ -583,12 +585,7 @@ class SqliteChunkStore(ChunkStore):
                 ).fetchall()
                 rows = self._chunk_rows([(rowid, 1.0 - float(distance) ** 2 / 2) for rowid, distance in nearest])
             else:  # the same, by numpy over the matrix in memory
-                rowids, matrix = loaded
-                similarities = matrix @ vector
-                count = min(int(top_k), len(rowids))
-                best = np.argpartition(-similarities, count - 1)[:count] if count else np.array([], dtype=np.int64)
-                best = best[np.lexsort((rowids[best], -similarities[best]))]  # most similar first, then by row
-                rows = self._chunk_rows([(int(rowids[i]), float(similarities[i])) for i in best])
+                rows = self._chunk_rows(loaded.nearest(vector, int(top_k)))
         return [Document(id=i, content=c, meta=json.loads(m), score=score) for i, c, m, score in rows]
 
     def _chunk_rows(self, nearest: list[tuple[int, float]]) -> list[tuple[str, str, str, float]]:
@@ -600,35 +597,131 @@ class SqliteChunkStore(ChunkStore):
         by_rowid = {rowid: rest for rowid, *rest in found}
         return [(*by_rowid[r], similarity) for r, similarity in nearest if r in by_rowid]
 
-    def _matrix(self, db: apsw.Connection) -> tuple[np.ndarray, np.ndarray] | None:
+    def _matrix(self, db: apsw.Connection) -> _Matrix | None:
         """The rowids and unit embeddings of every chunk in memory, while the talks stay the same (their count,
         chunk total and latest write time: one read of the small `talks` table a question); None before the
-        `MATRIX_AFTER`-th question of this store since it opened or last changed, so that a one-question process
-        (`talks ask`) never pays for reading them. numpy's product over the matrix takes a fraction of `vec0`'s
-        scan, which copies every vector out of its blobs each question, but reading the matrix costs many scans
-        (`bench/stores.py` prints both); shared by the threads, reread whole after a write."""
+        `MATRIX_AFTER`-th question of this store since it opened, so that a one-question process (`talks ask`)
+        never pays for reading them. numpy's product over the matrix takes a fraction of `vec0`'s scan, which copies
+        every vector out of its blobs each question, but reading the matrix costs many scans (`bench/stores.py`
+        prints both); shared by the threads. After a write (by this process or another), the matrix is brought up
+        to date from the talk headers: the rows of removed or rewritten talks dropped, those of new or rewritten
+        talks read (`_updated`), instead of reading every embedding again."""
         signature_sql = "SELECT count(*), coalesce(sum(chunks), 0), coalesce(max(updated_at), 0) FROM talks"
         signature = db.execute(signature_sql).fetchone()
         cached = self._vectors
-        if cached is not None and cached[0] == signature:
-            return cached[1], cached[2]
+        if cached is not None and cached.signature == signature:
+            return cached
         with self._vectors_guard:  # one thread reads the matrix; the others scan meanwhile
             seen = self._questions[1] + 1 if self._questions[0] == signature else 1
             self._questions = (signature, seen)
-            if seen < MATRIX_AFTER or self._loading:
+            if (cached is None and seen < MATRIX_AFTER) or self._loading:
                 return None
             self._loading = True
         try:
-            db.execute("BEGIN")  # the signature and the vectors from one snapshot
+            db.execute("BEGIN")  # the headers and the vectors from one snapshot
             try:
-                signature = db.execute(signature_sql).fetchone()
-                rowids, matrix = _stored_vectors(db, signature[1])
+                loaded = (self._updated(db, cached) if cached is not None else None) or self._read_matrix(db)
             finally:
                 db.execute("COMMIT")
-            self._vectors = (signature, rowids, matrix)
+            self._vectors = loaded
         finally:
             self._loading = False
-        return rowids, matrix
+        return loaded
+
+    def _read_matrix(self, db: apsw.Connection) -> _Matrix:
+        """Every embedding, read whole (inside the caller's read transaction)."""
+        signature, talks = _talk_headers(db)
+        rowids, matrix = _stored_vectors(db, signature[1])
+        owners = db.execute("SELECT talk_id, rowid FROM chunks ORDER BY talk_id, rowid").fetchall()
+        return _Matrix(signature, talks, _rows_by_talk(owners), rowids, (matrix,))
+
+    def _updated(self, db: apsw.Connection, cached: _Matrix) -> _Matrix | None:
+        """The cached matrix brought up to the snapshot's talks (inside the caller's read transaction): the rows of
+        talks whose header is gone or changed (chunk count or time of writing) marked dropped, the rows of new or
+        changed talks read and added as a block of their own, so the big block is neither copied nor changed (a
+        thread may be reading it). None, for a whole read instead, when more than `MATRIX_SLACK` of the rows would
+        be dropped or in added blocks, or the result does not hold exactly the store's chunks."""
+        signature, talks = _talk_headers(db)
+        changed = [talk_id for talk_id, header in talks.items() if cached.talks.get(talk_id) != header]
+        gone = [talk_id for talk_id in cached.talks if talk_id not in talks]
+        dropped = [cached.rows[talk_id] for talk_id in (*changed, *gone) if talk_id in cached.rows]
+        dead = cached.dead
+        if dropped:
+            dead = np.union1d(dead, np.flatnonzero(np.isin(cached.rowids, np.concatenate(dropped))))
+        rows = {talk_id: rowids for talk_id, rowids in cached.rows.items() if talk_id in talks}
+        rowids, blocks = cached.rowids, cached.blocks
+        if changed:
+            marks = ", ".join("?" for _ in changed)
+            found = db.execute(
+                "SELECT c.talk_id, c.rowid, v.embedding FROM chunks c JOIN chunks_vec v ON v.rowid = c.rowid"
+                f" WHERE c.talk_id IN ({marks}) ORDER BY c.rowid",
+                changed,
+            ).fetchall()
+            rows.update({talk_id: np.zeros(0, np.int64) for talk_id in changed})
+            rows.update(_rows_by_talk([(talk_id, rowid) for talk_id, rowid, _ in found]))
+            added = np.frombuffer(b"".join(blob for _, _, blob in found), np.float32).reshape(-1, EMBEDDING_DIMENSION)
+            rowids = np.concatenate([rowids, np.fromiter((rowid for _, rowid, _ in found), np.int64, len(found))])
+            blocks = (*blocks, added)
+        if len(rowids) - len(dead) != signature[1] or any(
+            len(rows[talk_id]) != talks[talk_id][0] for talk_id in changed
+        ):
+            return None  # e.g. a vector missing for a chunk: the whole read decides, as at the first load
+        if len(dead) + len(rowids) - len(blocks[0]) > MATRIX_SLACK * len(rowids):
+            return None
+        return _Matrix(signature, talks, rows, rowids, blocks, dead)
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    """Every embedding in memory and what it was read from: the talks' signature (count, chunk total, latest
+    write), each talk's header (chunk count, time of writing) and rowids. The vectors are `blocks` of rows, one
+    after the other (`rowids` names each row); rows of `dead` positions belong to talks rewritten or removed since.
+    After a whole read the rows are in `vec0`'s order, after an update the new ones last: the same chunks and
+    similarities either way (only chunks of exactly equal similarity at the `top_k` cut may fall either way, as they
+    may between the scan and the matrix)."""
+
+    signature: tuple
+    talks: dict[str, tuple[int, float]]
+    rows: dict[str, np.ndarray]
+    rowids: np.ndarray
+    blocks: tuple[np.ndarray, ...]
+    dead: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def nearest(self, vector: np.ndarray, top_k: int) -> list[tuple[int, float]]:
+        """(rowid, cosine similarity) of the `top_k` live rows most similar to the unit `vector`, most similar
+        first, then by rowid."""
+        blocks = self.blocks
+        similarities = blocks[0] @ vector if len(blocks) == 1 else np.concatenate([b @ vector for b in blocks])
+        if len(self.dead):
+            similarities[self.dead] = -np.inf
+        count = min(top_k, len(self.rowids) - len(self.dead))
+        best = np.argpartition(-similarities, count - 1)[:count] if count > 0 else np.array([], dtype=np.int64)
+        best = best[np.lexsort((self.rowids[best], -similarities[best]))]  # most similar first, then by row
+        return [(int(self.rowids[i]), float(similarities[i])) for i in best]
+
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        """The live rows' rowids and vectors, as one matrix (a copy)."""
+        keep = np.ones(len(self.rowids), bool)
+        keep[self.dead] = False
+        return self.rowids[keep], np.concatenate(self.blocks)[keep]
+
+
+def _talk_headers(db: apsw.Connection) -> tuple[tuple, dict[str, tuple[int, float]]]:
+    """The talks' signature (as `_matrix` compares it) and each talk's (chunk count, time of writing)."""
+    talks = {
+        talk_id: (chunks, updated_at)
+        for talk_id, chunks, updated_at in db.execute("SELECT talk_id, chunks, updated_at FROM talks")
+    }
+    latest = max((updated_at for _, updated_at in talks.values()), default=0)
+    return (len(talks), sum(chunks for chunks, _ in talks.values()), latest), talks
+
+
+def _rows_by_talk(owners: list[tuple[str, int]]) -> dict[str, np.ndarray]:
+    """(talk, rowid) pairs, grouped: each talk's rowids."""
+    grouped: dict[str, list[int]] = {}
+    for talk_id, rowid in owners:
+        grouped.setdefault(talk_id, []).append(rowid)
+    return {talk_id: np.asarray(rowids, np.int64) for talk_id, rowids in grouped.items()}
 
 
 def _stored_vectors(db: apsw.Connection, chunks: int) -> tuple[np.ndarray, np.ndarray]:

@@ -211,10 +211,48 @@ def test_embedding_search_from_memory_matches_the_scan_and_follows_writes(store:
     assert [doc.id for doc in from_memory] == [doc.id for doc in scanned]
     assert [doc.score for doc in from_memory] == pytest.approx([doc.score for doc in scanned], abs=1e-6)
     store.replace_talk("beta", make_talk("beta", count=2, seed=5), "fp-b2", {})
-    after = [store.embedding_search(vector, None, 8) for _ in range(2)]  # a scan, then the matrix read again
+    after = [store.embedding_search(vector, None, 8) for _ in range(2)]  # the matrix brought up to date at once
     assert [doc.id for doc in after[0]] == [doc.id for doc in after[1]]
     assert len(after[1]) == 6 and {"beta:2", "beta:3"}.isdisjoint(doc.id for doc in after[1])
-    assert len(store._vectors[1]) == 6
+    assert len(store._vectors.live()[0]) == 6
+
+
+def test_matrix_in_memory_follows_another_writer_by_the_talks_written(store: SqliteChunkStore, monkeypatch):
+    """After writes by another connection (as by another process), the matrix drops the rows of rewritten and removed
+    talks and reads only the new ones: it equals a whole read, and questions get what a fresh store's scan gives.
+    (A tiny store: the slack allowed before a whole read is raised, so that every step is an update.)"""
+    monkeypatch.setattr(sqlite_store, "MATRIX_SLACK", 10.0)
+    whole_read = sqlite_store._stored_vectors
+    vector = store.documents("alpha")[1].embedding
+    store.embedding_search(vector, None, 8)
+    store.embedding_search(vector, None, 8)
+    assert store._vectors is not None
+
+    def no_whole_read(*_: object) -> None:
+        raise AssertionError("the whole matrix was read again")
+
+    monkeypatch.setattr(sqlite_store, "_stored_vectors", no_whole_read)
+    other = SqliteChunkStore(store.path)
+    steps = [
+        lambda: other.replace_talk("beta", make_talk("beta", count=3, seed=7), "fp-b2", {}),  # rewritten, 1 fewer
+        lambda: other.replace_talk("gamma", make_talk("gamma", count=2, seed=8), "fp-g", {}),  # new
+        lambda: other.remove_talk("alpha"),  # removed
+        lambda: other.replace_talk("alpha", make_talk("alpha", count=1, seed=9), "fp-a2", {}),  # back, later rowids
+    ]
+    for step in steps:
+        step()
+        found = store.embedding_search(vector, None, 20)
+        db = other._connection()
+        rowids, matrix = whole_read(db, other.count_chunks())  # in vec0's order, which reuses freed slots
+        live_rowids, live_matrix = store._vectors.live()
+        kept, read = np.argsort(live_rowids), np.argsort(rowids)
+        assert np.array_equal(live_rowids[kept], rowids[read]) and np.array_equal(live_matrix[kept], matrix[read])
+        with SqliteChunkStore(store.path) as fresh:  # a fresh store's first question scans vec0
+            scanned = fresh.embedding_search(vector, None, 20)
+        assert [doc.id for doc in found] == [doc.id for doc in scanned]
+        assert [doc.score for doc in found] == pytest.approx([doc.score for doc in scanned], abs=1e-6)
+    assert sorted(store._vectors.rows) == ["alpha", "beta", "gamma"] and len(store._vectors.blocks) == 4
+    other.close()
 
 
 def test_filters_on_talk_event_speaker_and_other_fields(store: SqliteChunkStore):
