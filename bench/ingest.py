@@ -6,9 +6,9 @@ ids, so the figures are about steady-state throughput, not one short file). Like
 very chunk texts the pipeline embeds, with the pipeline's own (warm) model object, its batch size, normalised, in the
 same process and threads; the methods alternate in R rounds (order reversed every other round) and each overhead is
 the median over rounds of that round's ratio, in wall and in CPU time (on a shared machine wall time also measures
-the other jobs); throughput is the best round's. The default store (SQLite) also embeds each chunk's sentences at
-ingest, for highlighting; `ingest_many, memory store` is the same path without that step, so the two rows side by
-side price it.
+the other jobs); throughput is the best round's. The default store (SQLite) also keeps each chunk's sentence
+vectors, for highlighting and recaps, pooled from the chunk's own pass (`PooledDocumentEmbedder`); `ingest_many,
+memory store` is the same path without them, so the two rows side by side price them.
 """
 
 from __future__ import annotations

@@ -99,7 +99,10 @@ def prepare_onnx_encoder() -> None:
 @component
 class SentenceEmbedder:
     """Embeds each chunk's sentences (`pipeline.text.split_sentences`, as the highlighter splits them) with the
-    packaged model, for stores that keep them. A sentence shared by overlapping chunks is embedded once.
+    packaged model, for stores that keep them. With the torch encoder (the default at ingest), as the indexing
+    pipeline's `PooledDocumentEmbedder` does: pooled from one pass over each chunk (`pipeline.sentence_pooling`), so
+    a chunk's stored vectors are the same kind whether ingest, `talks migrate` or the highlighter computed them; with
+    an ONNX encoder, each sentence on its own (a sentence shared by overlapping chunks embedded once).
 
     Usage example:
     ```python
@@ -137,6 +140,11 @@ class SentenceEmbedder:
         from pipeline.text import split_sentences
 
         self.warm_up()
+        backend = getattr(self._embedder, "embedding_backend", None)  # the torch embedder's: token embeddings
+        if backend is not None:
+            from pipeline.sentence_pooling import encode_with_sentences, load_projection
+
+            return encode_with_sentences(backend.model, texts, self.batch_size, load_projection())[1]
         groups = [split_sentences(text) for text in texts]
         unique = list(dict.fromkeys(sentence for group in groups for sentence in group))
         vectors: dict[str, np.ndarray] = {}

@@ -5,9 +5,10 @@ installed, wherever its site-packages are, and nothing is downloaded."""
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from typing import Any
 
-from haystack import component
+from haystack import Document, component, default_from_dict, default_to_dict
 from haystack_integrations.components.embedders.sentence_transformers import (
     SentenceTransformersDocumentEmbedder,
     SentenceTransformersTextEmbedder,
@@ -82,3 +83,59 @@ class PackagedDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbed
     """
 
     _base = SentenceTransformersDocumentEmbedder
+
+
+@component
+class PooledDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbedder):
+    """`PackagedDocumentEmbedder` that also gives each chunk's sentence vectors from the same transformer pass
+    (`pipeline.sentence_pooling`): the chunk vectors are the ones the plain embedder gives, and the sentences cost
+    no second pass. The indexing pipeline uses it for stores that keep sentence vectors (SQLite).
+
+    Usage example:
+    ```python
+    from haystack import Document
+
+    from pipeline.components.embedders import PooledDocumentEmbedder
+
+    embedder = PooledDocumentEmbedder()
+    embedder.warm_up()
+    result = embedder.run(documents=[Document(content="We picked Apache. Companies can contribute.")])
+    print(len(result["documents"][0].embedding), result["sentence_vectors"][0].shape)  # 384 (2, 384)
+    ```
+    """
+
+    _base = SentenceTransformersDocumentEmbedder
+
+    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32) -> None:
+        _PackagedModel.__init__(
+            self,
+            model=model,
+            batch_size=batch_size,
+            progress_bar=False,
+            normalize_embeddings=True,
+            local_files_only=True,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, model=self.model_reference, batch_size=self.batch_size)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PooledDocumentEmbedder:
+        return default_from_dict(cls, data)
+
+    @component.output_types(documents=list[Document], sentence_vectors=list[Any])
+    def run(self, documents: list[Document]) -> dict[str, Any]:  # type: ignore[override]
+        """
+        :param documents: the chunks.
+        :returns: `documents`, copies carrying their `embedding`, and `sentence_vectors`: for each chunk a
+            (sentences × 384) float32 array, one row a sentence of `pipeline.text.split_sentences`.
+        """
+        from pipeline.sentence_pooling import encode_with_sentences, load_projection
+
+        if self.embedding_backend is None:
+            self.warm_up()
+        model = self.embedding_backend.model  # type: ignore[union-attr]
+        texts = [doc.content or "" for doc in documents]
+        vectors, sentences = encode_with_sentences(model, texts, self.batch_size, load_projection())
+        embedded = [replace(doc, embedding=vector.tolist()) for doc, vector in zip(documents, vectors, strict=True)]
+        return {"documents": embedded, "sentence_vectors": sentences}

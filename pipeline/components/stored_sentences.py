@@ -17,9 +17,11 @@ class StoredSentenceEmbedder:
     """Embeds sentence Documents (`SentenceSplitter`'s), taking a sentence's vector from the store when a stored chunk
     of the same talk holds exactly the same sentence (`vectors`: a store with `documents(talk_id)` and
     `sentence_vectors(chunk_ids)`, e.g. the SQLite store, which keeps them float16 from ingest); the others go to
-    `embedder` (a Haystack document embedder). The same text gives the same vector either way, up to float16
-    rounding (~1e-3). Sentences the chunks cut at their edges, or that open a turn with a speaker label in the chunk
-    text, are not found and are embedded here.
+    `embedder` (a Haystack document embedder). Stored vectors are pooled from their chunk's pass and mapped close
+    to the sentence's own (`pipeline.sentence_pooling`; talks ingested before keep the sentence's own vector): a
+    stored talk's recap matches the recap of the bare transcript in quality on QMSum val, not word for word (README,
+    "Ingestion and query speed"). Sentences the chunks cut at their edges, or that open a turn with a speaker label
+    in the chunk text, are not found and are embedded here.
 
     Usage example:
     ```python

@@ -18,8 +18,8 @@ class TalkWriter:
     the talk's lock. A crash between the two leaves a stale index entry that `talks reindex` rebuilds; nothing is
     lost.
 
-    `sentence_vectors` (one array a chunk, from `SentenceEmbedder`) are kept by stores that hold them (SQLite), so
-    highlighting needs no model at question time; other stores ignore them.
+    `sentence_vectors` (one array a chunk, from `PooledDocumentEmbedder` or `SentenceEmbedder`) are kept by stores
+    that hold them (SQLite), so highlighting needs no model at question time; other stores ignore them.
 
     Usage example:
     ```python

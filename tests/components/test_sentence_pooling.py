@@ -1,0 +1,53 @@
+"""One transformer pass a chunk: its vector as the plain embedder gives it, and its sentences' pooled vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from haystack import Document
+
+from pipeline.components.embedders import PackagedDocumentEmbedder, PooledDocumentEmbedder
+from pipeline.sentence_pooling import sentence_spans
+from pipeline.text import split_sentences
+
+CHUNKS = [
+    "ADA: We picked the Apache licence  so companies can contribute.\nPricing came much later. Thanks!",
+    "Our first customers were tiny teams. They paid nothing at first, and that was fine.",
+]
+
+
+@pytest.fixture(scope="module")
+def pooled():
+    embedder = PooledDocumentEmbedder()
+    embedder.warm_up()
+    return embedder
+
+
+def test_sentence_spans_cover_each_sentence_of_the_text():
+    for text in CHUNKS:
+        spans = sentence_spans(text)
+        assert [" ".join(text[a:b].split()) for a, b in spans] == split_sentences(text)
+
+
+def test_chunk_vectors_are_the_plain_embedders_and_each_sentence_gets_a_unit_vector(pooled):
+    plain = PackagedDocumentEmbedder(normalize_embeddings=True, local_files_only=True, progress_bar=False)
+    plain.warm_up()
+    documents = [Document(content=text) for text in CHUNKS]
+    result = pooled.run(documents=documents)
+    assert [d.embedding for d in result["documents"]] == [
+        d.embedding for d in plain.run(documents=documents)["documents"]
+    ]
+    assert documents[0].embedding is None  # copies, not the inputs
+    for text, vectors in zip(CHUNKS, result["sentence_vectors"], strict=True):
+        assert vectors.shape == (len(split_sentences(text)), 384)
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    question = plain.embedding_backend.model.encode("Why the Apache licence?", normalize_embeddings=True)
+    assert int(np.argmax(result["sentence_vectors"][0] @ question)) == 0  # the Apache sentence, not pricing
+
+
+def test_a_sentence_past_the_sequence_limit_is_embedded_on_its_own(pooled):
+    text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(40)) + " The Apache licence won."
+    vectors = pooled.run(documents=[Document(content=text)])["sentence_vectors"][0]
+    alone = pooled.embedding_backend.model.encode("The Apache licence won.", normalize_embeddings=True)
+    assert float(vectors[-1] @ alone) > 0.999
+    assert float(vectors[0] @ alone) < 0.9
