@@ -96,6 +96,13 @@ def rule_failures(recap: TalkRecap, transcript: Transcript) -> dict[str, list[st
     return failures
 
 
+def verbatim(recap: TalkRecap, transcript: Transcript) -> int:
+    """Takeaways that are the talk's own words (normalised: case, punctuation), as a model copying its sentence or an
+    extractive fallback writes them."""
+    text = TalkText.of(transcript)
+    return sum(text.find(normalise(t.text)) >= 0 for theme in recap.themes for t in theme.takeaways)
+
+
 def side_by_side(plain: TalkRecap, recap: TalkRecap) -> str:
     """A Markdown table of the two drafts, theme by theme (the extractive left, the LLM's right), each takeaway with
     its time; for the README."""
@@ -191,6 +198,7 @@ def main() -> int:
             "themes": len(recap.themes),
             "takeaways": sum(len(t.takeaways) for t in recap.themes),
             "model_takeaways": recap.generation.parameters.get("model_takeaways"),
+            "verbatim_takeaways": verbatim(recap, transcript),
             "quotes": sum(len(t.quotes) for t in recap.themes),
             "grounding": recap.grounding.model_dump(),
             "rule_failures": {rule: texts for rule, texts in failures.items()},
@@ -209,7 +217,8 @@ def main() -> int:
             f"{llm['tokens_read']} tokens read at {llm['read_per_s']}/s, "
             f"{llm['tokens_written']} written at {llm['write_per_s']}/s; load {row['load_1min'][0]}→"
             f"{row['load_1min'][1]}; {row['themes']} themes, {row['takeaways']} takeaways "
-            f"({row['model_takeaways']} the model's, checked), {row['quotes']} quotes; "
+            f"({row['model_takeaways']} the model's, checked; {row['verbatim_takeaways']} of all word for word "
+            f"from the talk), {row['quotes']} quotes; "
             f"citations dropped {recap.grounding.citations_dropped}/{recap.grounding.citations_checked}, "
             f"fallbacks {len(recap.grounding.fallbacks)}; rules broken: {broken or 'none'}",
             flush=True,

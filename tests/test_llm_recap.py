@@ -175,6 +175,14 @@ def test_a_rewritten_sentence_is_checked_against_that_sentence():
         "states a number its sentence does not"
     )
     assert check_rewrite("Maya Lindqvist talks about pricing.", said, NAMES)[0].startswith("opens with")
+    assert (
+        check_rewrite("Maya Lindqvist priced Driftwood at nine dollars a month.", said, NAMES, speaker=NAMES[0])[0]
+        is None
+    )  # "we" is the speaker's
+    assert check_rewrite(  # "we" is not Lena's
+        "Lena Park priced Driftwood at nine dollars a month, like a toy.", said, [*NAMES, "Lena Park"], speaker=NAMES[0]
+    )[0] == ("names someone its sentence does not")
+    assert title_problem("The Importance of Mentorship", "mentorship matters", []) == "vague ('the importance of …')"
     assert check_rewrite("Pricing shows the importance of the message.", said, NAMES)[0].startswith("vague")
     assert check_rewrite("Customers value calm founders and good support.", said, NAMES)[0] == (
         "says too little of its sentence"

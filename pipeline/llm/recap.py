@@ -430,11 +430,10 @@ class LLMRecapper:
             messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
             schema = theme_schema([c.number for c in plan.candidates], self.takeaways_per_theme)
             reply = self._ask(run, messages, ThemeReply, label, schema=schema)
-        else:
-            run.failures[label] = "no candidate sentences"
         problems: list[str] = []
         if reply is None:
-            run.fallback(label, "the extractive title and takeaways")
+            reason = None if plan.candidates else "no candidate sentences (none of 8 to 45 words inside the theme)"
+            run.fallback(label, "the extractive title and takeaways", reason=reason)
             items: list[PickedTakeaway] = []
             title = extractive.title
         else:
@@ -494,8 +493,9 @@ class LLMRecapper:
         """(problem or None, text, cited segments) of a takeaway written from `candidate`: checked against that
         sentence, else against it with the candidate said right before or after it (a takeaway joining two adjacent
         sentences, "The first paying customer … had used the tool for a year"), which it then cites both of."""
-        problem, checked = check_rewrite(text, candidate.spoken, run.names)
-        if problem is None or problem.startswith(("opens with", "vague")):
+        speaker = run.transcript.segments[candidate.first].speaker
+        problem, checked = check_rewrite(text, candidate.spoken, run.names, speaker=speaker)
+        if problem is None or problem.startswith(("opens with", "vague", "names someone")):
             return problem, checked, (candidate.first, candidate.last)
         for other in plan.candidates:
             adjacent = other.first - 1 <= candidate.last and candidate.first - 1 <= other.last
@@ -503,7 +503,8 @@ class LLMRecapper:
                 continue
             pair = (other, candidate) if other.first < candidate.first else (candidate, other)
             joined = " ".join(c.spoken for c in pair)
-            if pair[1].last - pair[0].first < 2 * MAX_CITED and check_rewrite(text, joined, run.names)[0] is None:
+            fits = pair[1].last - pair[0].first < 2 * MAX_CITED
+            if fits and check_rewrite(text, joined, run.names, speaker=speaker)[0] is None:
                 return None, checked, (pair[0].first, pair[1].last)
         return problem, checked, (candidate.first, candidate.last)
 

@@ -66,7 +66,7 @@ FRAMING_VERBS = (
 )
 VAGUE_PHRASES = re.compile(
     r"\b(?:the (?:importance|significance|role|value|need|benefits?|power) of|"
-    r"(?:its|their) (?:importance|significance)|various aspects|key insights?|"
+    r"(?:its|their) (?:importance|significance)|various aspects|key (?:insights?|themes?)|"
     r"valuable lessons?)\b",
     re.I,
 )
@@ -198,11 +198,25 @@ def numbers_in(text: str) -> set[str]:
     return {w for w in words(text) if w.isdigit() or w in NUMBER_WORDS}
 
 
-def check_rewrite(text: str, sentence: str, names: list[str], max_words: int = 40) -> tuple[str | None, str]:
+def names_someone_else(text: str, sentence: str, names: list[str], speaker: str | None) -> bool:
+    """Whether `text` names one of the talk's speakers that neither says `sentence` (`speaker`) nor is named in it
+    ("I was writing code at night" said by Maya, rewritten as "Lena Park was writing code at night")."""
+    mine, said = set(words(text)), set(words(sentence))
+    for name in names:
+        parts = {part for part in words(name) if len(part) > 2}
+        if name != speaker and parts & mine and not parts & said:
+            return True
+    return False
+
+
+def check_rewrite(
+    text: str, sentence: str, names: list[str], max_words: int = 40, speaker: str | None = None
+) -> tuple[str | None, str]:
     """(problem or None, the takeaway's text) for a takeaway written from one picked sentence of the talk (its
     citation is that sentence's span by construction): no "The speaker discusses …" framing (rewritten to the point
-    when followed by "that …"), nothing vague, no number the sentence does not say, at most `max_words` words, and
-    at least 3 content words shared with the sentence (40% of its own)."""
+    when followed by "that …"), nothing vague, no number the sentence does not say, no speaker of the talk but the
+    one saying it (`speaker`) or one it names, at most `max_words` words, and at least 3 content words shared with
+    the sentence (40% of its own)."""
     text = " ".join(text.split())
     stripped, _ = strip_framing(text, framing_pattern(names))
     if stripped is None:
@@ -212,6 +226,8 @@ def check_rewrite(text: str, sentence: str, names: list[str], max_words: int = 4
         return "vague ('the importance of …')", text
     if numbers_in(text) - numbers_in(sentence):
         return "states a number its sentence does not", text
+    if names_someone_else(text, sentence, names, speaker):
+        return "names someone its sentence does not", text
     if len(text.split()) > max_words:
         return "longer than one takeaway", text
     if not is_specific(text, sentence):
@@ -241,6 +257,8 @@ def title_problem(title: str, excerpt: str, others: list[str]) -> str | None:
     mine = {w for w in title_words(title) if w not in FILLER}
     if not 1 <= len(title.split()) <= 10 or "/" in title or "…" in title:
         return "not a short title"
+    if VAGUE_PHRASES.search(title):
+        return "vague ('the importance of …')"
     if not mine & content_stems(excerpt):
         return "names nothing the excerpt says"
     if titles_overlap(title, others):
