@@ -9,7 +9,8 @@ compares words, ignoring case and punctuation) still finds them.
 
 No packaged model fitted: the transformer punctuation models need a hub download and are 100× too slow for the
 5,000 words/s target on one core, so the network is ours (a word/suffix embedding, a convolution and a
-bidirectional GRU; about 1 M parameters, stored as float16 in `pipeline/weights/punctuation.npz`).
+two-layer bidirectional GRU; about 1.2 M parameters, stored as float16 in `pipeline/weights/punctuation.npz`). A
+weights file may also hold an ensemble of such networks, whose probabilities are averaged.
 """
 
 from __future__ import annotations
@@ -128,16 +129,18 @@ def build_network(shape: NetworkShape) -> Any:
 
 
 class PunctuationModel:
-    """The trained network with its vocabulary: `restore(words)` gives the same words, punctuated and cased."""
+    """The trained network (or networks, whose probabilities are averaged) with its vocabulary: `restore(words)`
+    gives the same words, punctuated and cased."""
 
     window = 128  # words predicted per network row
     margin = 24  # context words on each side of a row, not predicted there
     rows_per_batch = 128  # rows the network sees at once (bounds memory on a huge transcript)
 
     def __init__(
-        self, network: Any, vocabulary: list[str], mixed_forms: dict[str, str], boundary_threshold: float
+        self, network: Any | list[Any], vocabulary: list[str], mixed_forms: dict[str, str], boundary_threshold: float
     ) -> None:
-        self.network = network.eval()
+        # several networks (an ensemble, sharing the vocabulary): their probabilities are averaged
+        self.networks = [n.eval() for n in (network if isinstance(network, list) else [network])]
         self.index = {word: i for i, word in enumerate(vocabulary)}
         self.mixed_forms = mixed_forms
         self.boundary_threshold = boundary_threshold
@@ -153,23 +156,39 @@ class PunctuationModel:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["__meta__"]))
             state = {k: torch.from_numpy(data[k].astype(np.float32)) for k in data.files if k != "__meta__"}
-        network = build_network(NetworkShape(**meta["shape"]))
-        network.load_state_dict(state)
-        return cls(network, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]))
+        if "members" not in meta:  # one network, its parameters under their own names
+            network = build_network(NetworkShape(**meta["shape"]))
+            network.load_state_dict(state)
+            return cls(network, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]))
+        networks = []
+        for member, shape in enumerate(meta["members"]):  # an ensemble: member k's parameters under "k.name"
+            network = build_network(NetworkShape(**shape))
+            prefix = f"{member}."
+            network.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+            networks.append(network)
+        return cls(networks, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]))
 
     @staticmethod
     def save(
-        path: Path, network: Any, shape: NetworkShape, vocabulary: list[str], mixed_forms: dict[str, str],
-        boundary_threshold: float, provenance: dict[str, Any],
+        path: Path, network: Any | list[Any], shape: NetworkShape | list[NetworkShape], vocabulary: list[str],
+        mixed_forms: dict[str, str], boundary_threshold: float, provenance: dict[str, Any],
     ) -> None:  # fmt: skip
-        meta = {
-            "shape": shape.__dict__,
+        """One network and its shape, or an ensemble: a list of networks and a list of their shapes."""
+        meta: dict[str, Any] = {
             "vocabulary": vocabulary,
             "mixed_forms": mixed_forms,
             "boundary_threshold": boundary_threshold,
             "provenance": provenance,
         }
-        arrays = {k: v.detach().cpu().numpy().astype(np.float16) for k, v in network.state_dict().items()}
+        if isinstance(network, list):
+            assert isinstance(shape, list) and len(shape) == len(network)
+            meta["members"] = [s.__dict__ for s in shape]
+            states = {f"{k}.{name}": v for k, n in enumerate(network) for name, v in n.state_dict().items()}
+        else:
+            assert isinstance(shape, NetworkShape)
+            meta["shape"] = shape.__dict__
+            states = network.state_dict()
+        arrays = {k: v.detach().cpu().numpy().astype(np.float16) for k, v in states.items()}
         np.savez_compressed(path, __meta__=np.array(json.dumps(meta)), **arrays)
 
     def features(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -200,9 +219,15 @@ class PunctuationModel:
         with torch.inference_mode():
             for first in range(0, len(starts), self.rows_per_batch):
                 rows = slice(first, first + self.rows_per_batch)
-                punct, case = self.network(torch.from_numpy(rows_w[rows]), torch.from_numpy(rows_s[rows]))
-                punct_parts.append(torch.softmax(punct[:, inner], dim=-1).reshape(-1, len(PUNCTUATION)).numpy())
-                case_parts.append(torch.softmax(case[:, inner], dim=-1).reshape(-1, len(CASES)).numpy())
+                words_in, suffixes_in = torch.from_numpy(rows_w[rows]), torch.from_numpy(rows_s[rows])
+                punct_sum, case_sum = 0.0, 0.0
+                for network in self.networks:
+                    punct, case = network(words_in, suffixes_in)
+                    punct_sum = punct_sum + torch.softmax(punct[:, inner], dim=-1)
+                    case_sum = case_sum + torch.softmax(case[:, inner], dim=-1)
+                count = len(self.networks)
+                punct_parts.append((punct_sum / count).reshape(-1, len(PUNCTUATION)).numpy())
+                case_parts.append((case_sum / count).reshape(-1, len(CASES)).numpy())
         return np.concatenate(punct_parts)[:n], np.concatenate(case_parts)[:n]
 
     def restore(self, words: list[str], sentence_ends: set[int] | frozenset[int] = frozenset()) -> list[str]:
