@@ -7,14 +7,12 @@ ends) and the targets are the mark after each word and each word's case. The val
 its dev half (even positions of the sorted files) only sets the boundary threshold, and `bench/punctuation.py`
 reports both halves.
 
-    nice -n 10 python training/punctuation.py --stop-after 4   # seed 14, one torch thread; writes pipeline/weights/
-
-Training runs on one CPU thread: a 5-epoch schedule of 96-word rows (AdamW, one-cycle learning rate), stopping
-after `--stop-after` epochs or after the epoch that passes `--minutes` (20), whichever comes first. The shipped
-weights are the first 4 epochs (the time limit stopped that run there: 21 minutes on a machine shared by eight,
-load average about 20 on 2 cores; an epoch takes about 80 s on an idle core), so `--stop-after 4` reproduces them.
-After each epoch the boundary threshold is set for the best F1 on the dev half of val, and the weights of the best
-epoch so far on dev are written as float16 (1.7 MB), so a run stopped early leaves its best.
+Training runs on one CPU thread (seed 14): a schedule of `--epochs` epochs (default 5) of `--length`-word rows
+(default 96; AdamW, one-cycle learning rate), stopping after `--stop-after` epochs or after the epoch that passes
+`--minutes` (20), whichever comes first. After each epoch the boundary threshold is set for the best F1 on the dev
+half of val, and the weights of the best epoch so far on dev are written as float16, so a run stopped early leaves
+its best. (The previous, one-layer weights were the first 4 epochs of the default schedule, `--stop-after 4`, then
+2 epochs continued with `--init`.)
 
 `--init FILE` goes on training saved weights (their vocabulary and shape; the epoch to beat is the starting point),
 with a fresh one-cycle schedule; `--layers`, `--hidden`, `--dropout` and the other shape flags size a new network.
