@@ -319,7 +319,7 @@ def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
         (["column rename"], first),
         (["eleven thousand"], "Driftwood made 90 million dollars in its first year. Teams loved it."),  # a figure
         (["people used it", "four people to forty"], second),
-        (["open-sourced Driftwood"], "The speaker discusses the importance of open source. It matters."),  # vague
+        (["open-sourced Driftwood"], "The speaker discusses the importance of open source."),  # vague
     ]
 
     def section_reply(prompt: str) -> str:

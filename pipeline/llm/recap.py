@@ -640,14 +640,14 @@ class LLMRecapper:
 
 def paragraph_problem(text: str, said: list[str]) -> tuple[str | None, str]:
     """(problem or None, the paragraph) for a prose paragraph built on the sentences `said`: its sentences that
-    open with "The speaker …" or say "the importance of …" are dropped; then it must keep two sentences, state no
-    number its sentences do not say and share content words with them (`is_specific`)."""
+    open with "The speaker …" or say "the importance of …" are dropped; then it must keep one, state no number its
+    sentences do not say and share content words with them (`is_specific`)."""
     text = " ".join(text.split())
     if not said:
         return "names no listed sentence", text
     sentences = [text[a:b] for a, b in sentence_bounds(text)]
     clear = [s for s in sentences if not VAGUE_PHRASES.search(s) and not GENERIC_OPENING.match(s)]
-    if len(clear) < 2:
+    if not clear:
         return "vague", text
     text = " ".join(clear)
     spoken = " ".join(said)
