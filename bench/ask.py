@@ -90,10 +90,15 @@ def long_talks_workspace(talks: int) -> Path:
 
 
 def timings(asks: dict[str, Callable[[str], object]], questions: list[str]) -> dict[str, list[float]]:
-    """Each question asked by every way in turn (interleaved, so load changes hit all of them alike)."""
+    """Each question asked by every way in turn (interleaved, so load changes hit all of them alike). The answer
+    writer's cache of cleaned sentences is emptied before each (untimed): the 100-talk rounds repeat 8 questions, and
+    a warm cache would time a question whose passages were all seen before."""
+    from pipeline.components.answer import _clean
+
     times: dict[str, list[float]] = {name: [] for name in asks}
     for question in questions:
         for name, ask in asks.items():
+            _clean.cache_clear()
             started = time.perf_counter()
             ask(question)
             times[name].append(time.perf_counter() - started)
