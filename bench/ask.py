@@ -135,6 +135,7 @@ def warm_talks(rounds: int) -> None:
 
 
 def warm_meetings(questions: int) -> None:
+    from pipeline.components.answer import _clean
     from pipeline.query import Searcher
     from pipeline.stores import StoreConfig
     from pipeline.workspace import Workspace
@@ -152,6 +153,7 @@ def warm_meetings(questions: int) -> None:
     times: dict[str, list[float]] = {"whole archive": [], "own meeting": []}
     for question, meeting in asked:
         for scope, talk in (("whole archive", None), ("own meeting", meeting)):
+            _clean.cache_clear()  # as in `timings`
             started = time.perf_counter()
             searcher.ask(question, top_k=10, talk=talk)
             times[scope].append(time.perf_counter() - started)
