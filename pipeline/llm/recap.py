@@ -269,6 +269,7 @@ class LLMRecapper:
         key_quotes: int = 5,
         excerpt_tokens: int = 700,
         max_tokens: int | None = 320,
+        section_tokens: int | None = 520,
         extractive: Recapper | None = None,
         verifier: QuoteVerifier | None = None,
         on_plan: Callable[[int, int], None] | None = None,
@@ -280,6 +281,8 @@ class LLMRecapper:
         :param candidates: numbered sentences a theme's prompt shows to pick the takeaways from.
         :param excerpt_tokens: transcript tokens of the theme the candidates besides the extractive ones come from.
         :param max_tokens: longest reply of one call (None: the generator's `max_tokens`).
+        :param section_tokens: longest reply of a prose section's call (2 to 4 paragraphs with their sentence
+            numbers: Qwen's hit 320 tokens and were cut off).
         :param extractive: the extractive `Recapper` (made when first needed if not given).
         :param verifier: the `QuoteVerifier` (made here if not given).
         :param on_plan: told `(calls made, calls planned)` for the recap under way (repair attempts come on top)."""
@@ -297,6 +300,7 @@ class LLMRecapper:
         self.key_quotes = key_quotes
         self.excerpt_tokens = excerpt_tokens
         self.max_tokens = max_tokens
+        self.section_tokens = section_tokens
         self._extractive = extractive
         self.on_plan = on_plan
         self.verifier = verifier or QuoteVerifier()
@@ -402,9 +406,10 @@ class LLMRecapper:
         model_cls: type[BaseModel],
         label: str,
         schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Any:
         value, attempts = generate_structured(
-            self.generator, messages, model_cls, label=label, max_tokens=self.max_tokens, schema=schema
+            self.generator, messages, model_cls, label=label, max_tokens=max_tokens or self.max_tokens, schema=schema
         )
         if value is None:
             run.failures[label] = attempts.errors[-1] if attempts.errors else "no reply"
@@ -614,7 +619,8 @@ class LLMRecapper:
             speakers=run.transcript.talk.speakers,
         )
         schema = section_schema([c.number for c in plan.candidates])
-        reply = self._ask(run, [*plan.conversation, ChatMessage.from_user(user)], ProseReply, label, schema=schema)
+        messages = [*plan.conversation, ChatMessage.from_user(user)]
+        reply = self._ask(run, messages, ProseReply, label, schema=schema, max_tokens=self.section_tokens)
         if reply is None:
             run.fallback(label, "the extractive paragraphs")
             return fallback
