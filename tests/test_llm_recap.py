@@ -320,6 +320,7 @@ def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
         (["eleven thousand"], "Driftwood made 90 million dollars in its first year. Teams loved it."),  # a figure
         (["people used it", "four people to forty"], second),
         (["open-sourced Driftwood"], "The speaker discusses the importance of open source."),  # vague
+        (["column rename"], f"In her words, {first[:1].lower()}{first[1:]}"),  # the first one again
     ]
 
     def section_reply(prompt: str) -> str:
@@ -342,7 +343,8 @@ def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
     # each kept paragraph carries the time of the first sentence it tells
     assert section.title == recap.themes[0].title
     assert section.paragraphs == [f"{first[:-1]} (00:02:42).", f"{second[:-1]} (00:02:12)."]
-    assert "section 1: 2 paragraphs dropped (a number its sentences do not say; vague)" in recap.grounding.fallbacks
+    dropped = "section 1: 3 paragraphs dropped (a number its sentences do not say; repeats another paragraph; vague)"
+    assert dropped in recap.grounding.fallbacks
     markdown = render(recap, "md")
     assert markdown.index(OVERVIEW) < markdown.index("## Why Driftwood went open source") < markdown.index(second[:20])
     quote = "> “If you haven't heard of it, Driftwood is an open-source database migration tool.” — Maya Lindqvist"

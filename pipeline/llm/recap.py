@@ -625,14 +625,17 @@ class LLMRecapper:
             run.fallback(label, "the extractive paragraphs")
             return fallback
         by_number = {c.number: c for c in plan.candidates}
-        kept, problems = [], []
+        kept, told, problems = [], [], []
         for paragraph in reply.paragraphs:
             cited = [by_number[n] for n in dict.fromkeys(paragraph.sentences) if n in by_number]
             problem, text = paragraph_problem(paragraph.text, [c.spoken for c in cited])
+            if problem is None and repeats(text, told, threshold=80.0):  # Qwen wrote one paragraph three times
+                problem = "repeats another paragraph"
             if problem is not None:
                 logger.info("%s: paragraph dropped (%s): %s %s", label, problem, paragraph.sentences, paragraph.text)
                 problems.append(problem)
                 continue
+            told.append(text)
             body, mark = (text[:-1], text[-1]) if text[-1:] in ".!?" else (text, ".")
             kept.append(f"{body} ({format_timestamp(min(c.start or 0.0 for c in cited))}){mark}")
         reasons = "; ".join(sorted(set(problems)))
