@@ -13,8 +13,8 @@ from pipeline.llm.recap import LLMRecapper
 from pipeline.models import EventDigest, Transcript
 from pipeline.sources.files import load_file
 from tests.conftest import DATA
-from tests.llm_server import ScriptedGenerator, smollm_config
-from tests.test_llm_recap import OVERVIEW, crafted_replies, opening
+from tests.llm_server import smollm_config
+from tests.test_llm_recap import OVERVIEW, crafted_replies, opening, scripted
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,10 @@ def test_event_themes_regroup_the_talk_themes(two_talks):
         "overview": "Two openings of the same talk.",
         "themes": [{"title": "Openings everywhere", "talk_themes": ["T1.1", "T2.1", "T9.9", "T1.1"]}],
     }
-    replies = crafted_replies(two_talks[0]) + crafted_replies(two_talks[1]) + [json.dumps(reduce_reply)]
-    generator = ScriptedGenerator(replies=replies)
+    replies = crafted_replies() + crafted_replies() + [json.dumps(reduce_reply)]
+    generator = scripted(*replies)
     digest = LLMEventDigester(LLMRecapper(generator, max_themes=2)).digest("Summit", two_talks)
-    assert not generator.replies and len(generator.calls) == 5  # a theme and an overview a talk, then the reduce
+    assert len(generator.calls) == 5  # a theme and an overview a talk, then the reduce
     assert EventDigest.model_validate_json(digest.model_dump_json()) == digest
     assert digest.overview == "Two openings of the same talk." and digest.event == "Summit"
     (theme,) = digest.themes
@@ -59,23 +59,24 @@ def test_event_themes_regroup_the_talk_themes(two_talks):
     assert {c.talk_id for t in theme.takeaways for c in t.citations} == {"founder-talk", "founder-encore"}
     assert {q.talk_id for q in theme.quotes} == {"founder-talk", "founder-encore"}
     grounding = digest.grounding
-    # each talk: 4 citations checked, 1 dropped; the reduce step: 4 labels checked, 2 dropped (unknown, repeated)
-    assert (grounding.citations_checked, grounding.citations_dropped) == (12, 4)
+    # each talk: 6 citations checked, 1 dropped (no such sentence); the reduce step: 4 labels checked, 2 dropped
+    # (unknown, repeated)
+    assert (grounding.citations_checked, grounding.citations_dropped) == (16, 4)
     assert grounding.quotes_kept == 2 and grounding.quotes_dropped == 0
     assert_quotes_verbatim(digest, two_talks)
 
 
 def test_talk_themes_no_event_theme_claims_are_kept(two_talks):
     reduce_reply = {"overview": "An event.", "themes": [{"title": "Only the first", "talk_themes": ["T1.1"]}]}
-    replies = crafted_replies(two_talks[0]) + crafted_replies(two_talks[1]) + [json.dumps(reduce_reply)]
-    digest = LLMEventDigester(LLMRecapper(ScriptedGenerator(replies=replies), max_themes=2)).digest("S", two_talks)
+    replies = crafted_replies() + crafted_replies() + [json.dumps(reduce_reply)]
+    digest = LLMEventDigester(LLMRecapper(scripted(*replies), max_themes=2)).digest("S", two_talks)
     assert [theme.title for theme in digest.themes] == ["Only the first", "Why Driftwood went open source"]
     assert digest.themes[1].talk_ids == ["founder-encore"]
 
 
 def test_an_invalid_reduce_reply_falls_back_to_the_talk_themes(two_talks):
-    replies = crafted_replies(two_talks[0]) + crafted_replies(two_talks[1]) + ["not json", '{"themes": 3}']
-    digest = LLMEventDigester(LLMRecapper(ScriptedGenerator(replies=replies), max_themes=2)).digest("S", two_talks)
+    replies = crafted_replies() + crafted_replies() + ["not json", '{"themes": 3}']
+    digest = LLMEventDigester(LLMRecapper(scripted(*replies), max_themes=2)).digest("S", two_talks)
     assert any(f.startswith("event themes:") for f in digest.grounding.fallbacks)
     assert [theme.talk_ids for theme in digest.themes] == [["founder-talk"], ["founder-encore"]]
     assert digest.overview == f"{OVERVIEW} {OVERVIEW}"

@@ -136,6 +136,11 @@ FIRST_THEME = theme_reply(  # the reply for the talk's first 40 segments (one th
 )
 
 
+def crafted_replies() -> list[Callable[[str], str] | str]:
+    """The replies for the talk's first 40 segments (`scripted`): the theme's (`FIRST_THEME`), then the overview."""
+    return [FIRST_THEME, json.dumps({"overview": OVERVIEW, "questions": []})]
+
+
 # --- the checks ---------------------------------------------------------------------------------------------------
 
 
