@@ -4,7 +4,7 @@ interleaved so both see the same load. Also counts what each process imported (t
 sentence-transformers, scikit-learn) with `python -X importtime`.
 
 Run: `nice -n 10 python bench/coldstart.py --workspace WS [--baseline /tmp/base [--baseline-workspace WS2]] [--runs 5]`
-(WS: a workspace with the sample talks ingested, e.g. `talks --workspace WS ingest data/`).
+(WS: a workspace with the sample talks ingested, e.g. `TALKS_WORKSPACE=WS talks ingest data/`).
 """
 
 from __future__ import annotations
