@@ -8,7 +8,7 @@ scripts/setup.sh
 export TALKS_WORKSPACE=${TALKS_WORKSPACE:-$PWD/workspace}
 talks ingest data/
 talks list
-talks ask "Why did they decide against a source-available license?" --top-k 3
+talks ask "Why did they decide against a source-available license?"
 mkdir -p out
 talks recap founder-talk --format md --out out/founder-talk.md
 talks recap founder-talk --format json --out out/founder-talk.json
