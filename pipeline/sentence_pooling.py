@@ -15,6 +15,8 @@ Written here rather than taken from a library: sentence-transformers gives the t
 
 from __future__ import annotations
 
+import copy
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,21 @@ def pool_spans(
     return pooled
 
 
+_THREAD = threading.local()
+
+
+def offsets_tokenizer(model: Any) -> Any:
+    """This thread's own copy of `model`'s tokenizer, for the offsets call. A fast tokenizer keeps its padding and
+    truncation settings in one shared Rust object: calling the model's own without padding while another thread's
+    `model.encode` (padding on) runs flips that setting under it, and its batch comes out unpadded ("Unable to create
+    tensor"; seen in `talks batch --jobs 2`). A copy per thread and model never touches the shared one."""
+    copies: dict[int, tuple[Any, Any]] = _THREAD.__dict__.setdefault("tokenizers", {})
+    held = copies.get(id(model))
+    if held is None or held[0] is not model:  # keyed by id, checked by identity: an id may be reused
+        held = copies[id(model)] = (model, copy.deepcopy(model.tokenizer))
+    return held[1]
+
+
 def encode_with_sentences(
     model: Any, texts: list[str], batch_size: int, projection: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -93,7 +110,7 @@ def encode_with_sentences(
         return np.zeros((0, DIMENSIONS), dtype=np.float32), []
     outputs = model.encode(texts, batch_size=batch_size, output_value=None, convert_to_numpy=False)
     chunk_vectors = torch.nn.functional.normalize(torch.stack([o["sentence_embedding"] for o in outputs]), p=2, dim=1)
-    tokenizer, limit = model.tokenizer, model.max_seq_length
+    tokenizer, limit = offsets_tokenizer(model), model.max_seq_length
     groups: list[list[np.ndarray | None]] = []
     encoded = tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=limit)  # one call: cheaper
     for text, output, pairs in zip(texts, outputs, encoded["offset_mapping"], strict=True):

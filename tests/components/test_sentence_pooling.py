@@ -7,7 +7,7 @@ import pytest
 from haystack import Document
 
 from pipeline.components.embedders import PackagedDocumentEmbedder, PooledDocumentEmbedder
-from pipeline.sentence_pooling import sentence_spans
+from pipeline.sentence_pooling import encode_with_sentences, offsets_tokenizer, sentence_spans
 from pipeline.text import split_sentences
 
 CHUNKS = [
@@ -51,3 +51,23 @@ def test_a_sentence_past_the_sequence_limit_is_embedded_on_its_own(pooled):
     alone = pooled.embedding_backend.model.encode("The Apache licence won.", normalize_embeddings=True)
     assert float(vectors[-1] @ alone) > 0.999
     assert float(vectors[0] @ alone) < 0.9
+
+
+def test_the_offsets_call_never_touches_the_models_shared_tokenizer(pooled):
+    """Another thread's `model.encode` relies on the shared tokenizer's padding: the offsets call uses a copy per thread
+    (a batch with two workers failed with "Unable to create tensor" when it flipped the shared one)."""
+    import threading
+
+    model = pooled.embedding_backend.model
+    model.encode(["Padding on, as every encode call leaves it."])
+    padding = model.tokenizer._tokenizer.padding
+    assert padding is not None
+    mine = offsets_tokenizer(model)
+    assert mine is not model.tokenizer and offsets_tokenizer(model) is mine
+    others: list = []
+    thread = threading.Thread(target=lambda: others.append(offsets_tokenizer(model)))
+    thread.start()
+    thread.join()
+    assert others[0] is not mine and others[0] is not model.tokenizer
+    encode_with_sentences(model, ["One sentence here. And a second one, a little longer."], 8)
+    assert model.tokenizer._tokenizer.padding == padding  # the shared tokenizer's settings as they were
