@@ -85,7 +85,14 @@ def long_talks_workspace(talks: int) -> Path:
                 workspace.save_transcript(copy)
                 sentences = [vectors[doc.id] for doc in documents]
                 fingerprint = transcript_fingerprint(copy)
-                store.replace_talk(talk_id, renamed, fingerprint, header["settings"], sentence_vectors=sentences)
+                store.replace_talk(
+                    talk_id,
+                    renamed,
+                    fingerprint,
+                    header["settings"],
+                    sentence_vectors=sentences,
+                    sentence_kind=header["sentence_kind"],
+                )
     return root
 
 

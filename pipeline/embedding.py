@@ -120,6 +120,13 @@ class SentenceEmbedder:
         self.batch_size = batch_size
         self._embedder: Any = None
 
+    @staticmethod
+    def kind() -> str:
+        """The kind of vectors it gives (a store records it): `pooled` with the torch encoder, else `own`."""
+        from pipeline.stores.base import OWN_SENTENCES, POOLED_SENTENCES
+
+        return POOLED_SENTENCES if encoder_choice(INGEST_ENCODER_ENV, "torch") == "torch" else OWN_SENTENCES
+
     def warm_up(self) -> None:
         if self._embedder is None:
             self._embedder = document_embedder(self.batch_size)

@@ -1,6 +1,7 @@
 """Copying talks from one chunk store to another as they are: chunks, embeddings and headers, no re-embedding of
 chunks. A target that keeps sentence embeddings for highlighting (the SQLite store) gets them too: copied when the
-source has them, else computed here with the packaged model, as ingest would have."""
+source has them, else computed here with the packaged model, as ingest would have; with their kind (the source's, or
+`SentenceEmbedder`'s), so that recaps know whether they are the sentences' own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.models import MigratedTalk, MigrationReport
 from pipeline.stores import ChunkStore, StoreError
+from pipeline.stores.base import OWN_SENTENCES, POOLED_SENTENCES
 
 if TYPE_CHECKING:
     from haystack import Document
@@ -59,28 +61,35 @@ class _Sentences:
         self.source = source
         self._embedder: SentenceEmbedder | None = None
 
-    def vectors(self, documents: list[Document]) -> list[Any]:
+    def vectors(self, talk_id: str, documents: list[Document]) -> tuple[list[Any], str]:
+        """Each chunk's sentence embeddings and their kind: the sentences' `own` only if every chunk's are."""
         stored: dict[str, Any] = {}
+        kinds = set()
         if getattr(self.source, "keeps_sentence_vectors", False):
             stored = self.source.sentence_vectors([doc.id for doc in documents])  # type: ignore[attr-defined]
+            if stored:
+                kinds.add((self.source.header(talk_id) or {}).get("sentence_kind") or POOLED_SENTENCES)
         missing = [i for i, doc in enumerate(documents) if doc.id not in stored]
         found: list[Any] = [stored.get(doc.id) for doc in documents]
         if missing:
-            if self._embedder is None:
-                from pipeline.embedding import SentenceEmbedder
+            from pipeline.embedding import SentenceEmbedder
 
+            if self._embedder is None:
                 self._embedder = SentenceEmbedder()
             embedded = self._embedder.embed([documents[i].content or "" for i in missing])
             for i, vectors in zip(missing, embedded, strict=True):
                 found[i] = vectors
-        return found
+            kinds.add(SentenceEmbedder.kind())
+        return found, OWN_SENTENCES if kinds == {OWN_SENTENCES} else POOLED_SENTENCES
 
 
 def _copy_talk(source: ChunkStore, target: ChunkStore, talk_id: str, sentences: _Sentences | None) -> MigratedTalk:
     header = source.header(talk_id) or {}
     documents = source.documents(talk_id)
     try:
-        extra = {"sentence_vectors": sentences.vectors(documents)} if sentences else {}
+        extra: dict[str, Any] = {}
+        if sentences:
+            extra["sentence_vectors"], extra["sentence_kind"] = sentences.vectors(talk_id, documents)
         target.replace_talk(talk_id, documents, header.get("fingerprint", ""), header.get("settings") or {}, **extra)
         copied = target.documents(talk_id)
         copied_header = target.header(talk_id) or {}

@@ -80,7 +80,10 @@ def build_indexing_pipeline(
     else:
         pipeline.add_component("embedder", document_embedder())
     store_settings = (store or StoreConfig()).model_dump()
-    pipeline.add_component("writer", TalkWriter(workspace=workspace, settings=asdict(settings), store=store_settings))
+    writer = TalkWriter(
+        workspace=workspace, settings=asdict(settings), store=store_settings, sentence_kind=SentenceEmbedder.kind()
+    )  # with the torch encoder both the pooled embedder and `SentenceEmbedder` pool; with ONNX, sentences on their own
+    pipeline.add_component("writer", writer)
     pipeline.connect("cleaner.transcript", "punctuation.transcript")
     pipeline.connect("punctuation.transcript", "chunker.transcript")
     pipeline.connect("punctuation.transcript", "writer.transcript")

@@ -9,19 +9,23 @@ import numpy as np
 from haystack import Document, component, default_to_dict
 
 from pipeline.stores import StoreError
+from pipeline.stores.base import OWN_SENTENCES
 from pipeline.text import split_sentences
 
 
 @component
 class StoredSentenceEmbedder:
-    """Embeds sentence Documents (`SentenceSplitter`'s), taking a sentence's vector from the store when a stored chunk
-    of the same talk holds exactly the same sentence (`vectors`: a store with `documents(talk_id)` and
-    `sentence_vectors(chunk_ids)`, e.g. the SQLite store, which keeps them float16 from ingest); the others go to
-    `embedder` (a Haystack document embedder). The same text gives the same vector either way, up to float16
-    rounding (~1e-3). Sentences the chunks cut at their edges, or that open a turn with a speaker label in the chunk
-    text, are not found and are embedded here. Stored vectors pooled from the chunk pass (talks ingested since
-    `pipeline.sentence_pooling`) are not the sentences' own: a few probes tell, and then every sentence is embedded
-    here (see `_own_vectors`).
+    """Embeds sentence Documents (`SentenceSplitter`'s), taking a sentence's vector from the store when the talk's
+    stored sentence embeddings are the sentences' own and a stored chunk of the talk holds exactly the same sentence
+    (`vectors`: a store with `header(talk_id)` and `talk_sentence_vectors(talk_id)`, e.g. the SQLite store, which
+    keeps them float16 from ingest); the others go to `embedder` (a Haystack document embedder). The same text gives
+    the same vector either way, up to float16 rounding (~1e-3). Sentences the chunks cut at their edges, or that open a
+    turn with a speaker label in the chunk text, are not found and are embedded here.
+
+    Which kind a talk keeps is in its header (`sentence_kind`, written at ingest): vectors pooled from the chunk pass
+    (talks ingested since `pipeline.sentence_pooling`) are not read at all, and every sentence is embedded here. On
+    QMSum val they raised the automatic theme count (5.2 → 6.1 dev, 4.1 → 5.8 check, gold ~4.6) and cost the overview
+    0.7-0.8 ROUGE-2 on both halves (README, "Ingestion and query speed").
 
     Usage example:
     ```python
@@ -40,8 +44,8 @@ class StoredSentenceEmbedder:
     chunks = embedder.run(documents=[chunk])["documents"]
     store = SqliteChunkStore(Path(tempfile.mkdtemp()) / "talks.db")
     own = embedder.run(documents=[Document(content=s) for s in ("We picked Apache.", "Pricing came next.")])
-    vectors = [[doc.embedding for doc in own["documents"]]]  # the sentences' own vectors (as ingest kept them before)
-    store.replace_talk("demo", chunks, fingerprint="v1", settings={}, sentence_vectors=vectors)
+    vectors = [[doc.embedding for doc in own["documents"]]]  # the sentences' own vectors
+    store.replace_talk("demo", chunks, fingerprint="v1", settings={}, sentence_vectors=vectors, sentence_kind="own")
 
     sentences = [Document(content=text, meta={"talk_id": "demo"}) for text in ("We picked Apache.", "Thank you.")]
     stored = StoredSentenceEmbedder(embedder=embedder, vectors=store)  # the first from the store, the second embedded
@@ -63,32 +67,22 @@ class StoredSentenceEmbedder:
             self.embedder.warm_up()
 
     def _stored(self, talk_id: str) -> dict[str, np.ndarray]:
+        """The talk's stored sentence vectors by sentence text, if they are the sentences' own; else none."""
         if self.vectors is None:
             return {}
         try:
-            chunks = self.vectors.documents(talk_id)
-            stored = self.vectors.sentence_vectors([chunk.id for chunk in chunks])
+            header = self.vectors.header(talk_id) or {}
+            if header.get("sentence_kind") != OWN_SENTENCES:  # pooled (or none): not read, see the class doc
+                return {}
+            stored = self.vectors.talk_sentence_vectors(talk_id)
         except StoreError:  # the store cannot be read now: every sentence is embedded, as without it
             return {}
         found: dict[str, np.ndarray] = {}
-        for chunk in chunks:
-            vectors = stored.get(chunk.id)
-            sentences = split_sentences(chunk.content or "")
-            if vectors is not None and len(vectors) == len(sentences):
+        for text, vectors in stored:
+            sentences = split_sentences(text or "")
+            if len(vectors) == len(sentences):
                 found.update(zip(sentences, vectors, strict=True))
-        return found if self._own_vectors(found) else {}
-
-    def _own_vectors(self, found: dict[str, np.ndarray], probes: int = 4) -> bool:
-        """Whether the stored vectors are the sentences' own (ingested before pooling, or migrated), by embedding a
-        few of them again. Vectors pooled from the chunk pass are not used: on QMSum val they raise the automatic
-        theme count (5.2 → 6.1 dev, 4.1 → 5.8 check, gold ~4.6) and cost the overview 0.7-0.8 ROUGE-2 on both
-        halves (README, "Ingestion and query speed"), so such talks' sentences are embedded here, as recaps did
-        before sentence vectors were stored."""
-        if not found:
-            return False
-        sample = list(found)[:: max(1, len(found) // probes)][:probes]
-        embedded = self.embedder.run(documents=[Document(content=text) for text in sample])["documents"]
-        return all(float(np.dot(found[text], doc.embedding)) > 0.99 for text, doc in zip(sample, embedded, strict=True))
+        return found
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
@@ -101,7 +95,7 @@ class StoredSentenceEmbedder:
         missing: list[int] = []
         for i, doc in enumerate(documents):
             vector = known[doc.meta.get("talk_id")].get(doc.content or "")
-            result.append(None if vector is None else replace(doc, embedding=vector.astype(np.float32).tolist()))
+            result.append(None if vector is None else replace(doc, embedding=vector.tolist()))
             if vector is None:
                 missing.append(i)
         if missing:

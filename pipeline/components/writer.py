@@ -9,6 +9,7 @@ from haystack import Document, component, default_to_dict
 
 from pipeline.models import Transcript
 from pipeline.stores import ChunkStore, StoreConfig, open_store, transcript_fingerprint
+from pipeline.stores.base import POOLED_SENTENCES, SENTENCE_KINDS
 from pipeline.workspace import Workspace
 
 
@@ -19,7 +20,9 @@ class TalkWriter:
     lost.
 
     `sentence_vectors` (one array a chunk, from `PooledDocumentEmbedder` or `SentenceEmbedder`) are kept by stores
-    that hold them (SQLite), so highlighting needs no model at question time; other stores ignore them.
+    that hold them (SQLite), so highlighting needs no model at question time; other stores ignore them. The store
+    records their kind (`sentence_kind`: `pooled` from the chunk pass, or each sentence's `own`), so that a recap
+    knows whether it can use them without probing.
 
     Usage example:
     ```python
@@ -42,11 +45,22 @@ class TalkWriter:
     ```
     """
 
-    def __init__(self, workspace: str, settings: dict[str, Any] | None = None, store: dict | None = None) -> None:
+    def __init__(
+        self,
+        workspace: str,
+        settings: dict[str, Any] | None = None,
+        store: dict | None = None,
+        sentence_kind: str = POOLED_SENTENCES,
+    ) -> None:
         """:param workspace: the workspace directory. :param settings: chunking/model settings recorded per talk.
-        :param store: a `StoreConfig` as a dict (default: the workspace's own memory store)."""
+        :param store: a `StoreConfig` as a dict (default: the workspace's own memory store).
+        :param sentence_kind: the kind of the `sentence_vectors` it is given (`SENTENCE_KINDS`): `pooled` (the
+            indexing pipeline's embedders with the torch encoder) or `own` (each sentence embedded on its own)."""
+        if sentence_kind not in SENTENCE_KINDS:
+            raise ValueError(f"sentence_kind must be one of {', '.join(SENTENCE_KINDS)}")
         self.workspace = workspace
         self.settings = dict(settings or {})
+        self.sentence_kind = sentence_kind
         self.store = StoreConfig.model_validate(store or {})
         self._workspace = Workspace(Path(workspace))
         self._chunk_store: ChunkStore | None = None
@@ -59,7 +73,13 @@ class TalkWriter:
 
     def to_dict(self) -> dict[str, Any]:
         """Serialised without credentials: a password in the store URL is left out."""
-        return default_to_dict(self, workspace=self.workspace, settings=self.settings, store=self.store.public())
+        return default_to_dict(
+            self,
+            workspace=self.workspace,
+            settings=self.settings,
+            store=self.store.public(),
+            sentence_kind=self.sentence_kind,
+        )
 
     @component.output_types(talk_id=str, chunks=int)
     def run(
@@ -80,7 +100,12 @@ class TalkWriter:
             fingerprint = transcript_fingerprint(transcript)
             if sentence_vectors is not None and getattr(self._chunk_store, "keeps_sentence_vectors", False):
                 self._chunk_store.replace_talk(  # type: ignore[call-arg]
-                    talk_id, documents, fingerprint, self.settings, sentence_vectors=sentence_vectors
+                    talk_id,
+                    documents,
+                    fingerprint,
+                    self.settings,
+                    sentence_vectors=sentence_vectors,
+                    sentence_kind=self.sentence_kind,
                 )
             else:
                 self._chunk_store.replace_talk(talk_id, documents, fingerprint, self.settings)

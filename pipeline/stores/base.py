@@ -13,6 +13,11 @@ if TYPE_CHECKING:  # haystack (and with it torch) is not imported by commands th
     from haystack import Document
 
 EMBEDDING_DIMENSION = 384  # all-MiniLM-L6-v2
+# Kinds of stored sentence embeddings (stores that keep them record a talk's kind): each sentence embedded on its own,
+# or pooled from its chunk's transformer pass (`pipeline.sentence_pooling`; fine for highlights, not for recaps)
+OWN_SENTENCES = "own"
+POOLED_SENTENCES = "pooled"
+SENTENCE_KINDS = (OWN_SENTENCES, POOLED_SENTENCES)
 
 
 class StoreError(Exception):

@@ -1,7 +1,9 @@
 """The default chunk store: one SQLite file in the workspace (`WORKSPACE/talks.db`), opened through `apsw`.
 
 Tables:
-- `talks`: one header a talk (fingerprint of the transcript, chunking settings, chunk count, time of writing);
+- `talks`: one header a talk (fingerprint of the transcript, chunking settings, chunk count, time of writing, and
+  which kind of sentence embeddings its chunks keep: `own`, each sentence embedded on its own, or `pooled` from the
+  chunk's pass, see `pipeline.sentence_pooling`; NULL when it keeps none);
 - `chunks`: the chunks (id, talk, position, text, metadata as JSON; talk, event and speaker also as indexed columns
   for filters; optionally the chunk's sentence embeddings, float16, for highlighting without a model);
 - `chunks_fts`: an FTS5 index of the chunk texts (words as Haystack's BM25 splits them, contentless, rows deleted
@@ -54,7 +56,15 @@ import apsw
 import numpy as np
 import sqlite_vec
 
-from pipeline.stores.base import EMBEDDING_DIMENSION, ChunkStore, Facets, StoreError, check_dimension
+from pipeline.stores.base import (
+    EMBEDDING_DIMENSION,
+    OWN_SENTENCES,
+    SENTENCE_KINDS,
+    ChunkStore,
+    Facets,
+    StoreError,
+    check_dimension,
+)
 
 if TYPE_CHECKING:  # haystack (and with it torch) is imported only when chunks are read or retrieved
     from haystack import Document
@@ -62,7 +72,9 @@ if TYPE_CHECKING:  # haystack (and with it torch) is imported only when chunks a
     from pipeline.stores.sqlite_retrievers import SqliteEmbeddingRetriever, SqliteKeywordRetriever
 
 DATABASE_NAME = "talks.db"
-SCHEMA_VERSION = 2  # 1: Porter-stemmed FTS5 index ranked by `bm25()` (rebuilt on the first writable open)
+SCHEMA_VERSION = 3  # 1: Porter-stemmed FTS5 index ranked by `bm25()` (rebuilt on the first writable open)
+# 2: no record of the kind of sentence embeddings (talks keeping some get `own` on the first writable open: the
+# sentences' own vectors were all ingest stored before the one-pass ingest; see `_ensure_schema`)
 BUSY_TIMEOUT_MS = 60_000  # a second writer waits this long for the first one's transaction
 TOKENIZER = ("unicode61", "remove_diacritics", "0", "tokenchars", "_")  # Haystack's BM25 words, see above
 LEGACY_TOKENIZER = ("porter", "unicode61", "remove_diacritics", "2")  # schema 1, still read when read-only
@@ -78,7 +90,7 @@ SENTENCE_DTYPE = np.float16
 
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS talks (talk_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, settings TEXT NOT NULL,"
-    " chunks INTEGER NOT NULL, updated_at REAL NOT NULL)",
+    " chunks INTEGER NOT NULL, updated_at REAL NOT NULL, sentence_kind TEXT)",
     "CREATE TABLE IF NOT EXISTS chunks (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, talk_id TEXT NOT NULL,"
     " position INTEGER NOT NULL, content TEXT NOT NULL, meta TEXT NOT NULL, event TEXT, speaker TEXT,"
     " sentence_vectors BLOB)",
@@ -87,6 +99,12 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS chunks_speaker ON chunks (speaker)",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0(embedding float[{EMBEDDING_DIMENSION}])",
 ]
+_KIND_COLUMN = "ALTER TABLE talks ADD COLUMN sentence_kind TEXT"
+# schema 1-2 talks with sentence embeddings: the sentences' own (see SCHEMA_VERSION); also how a read-only one is read
+_OLD_KIND = (
+    "CASE WHEN EXISTS (SELECT 1 FROM chunks c WHERE c.talk_id = talks.talk_id AND c.sentence_vectors IS NOT NULL)"
+    f" THEN '{OWN_SENTENCES}' END"
+)
 _TEXT_INDEX = [
     "CREATE VIRTUAL TABLE chunks_fts USING fts5(content, content='', contentless_delete=1,"
     f' tokenize="{" ".join(TOKENIZER)}")',
@@ -239,12 +257,13 @@ class SqliteChunkStore(ChunkStore):
         """A read-only database must already hold a talks schema: nothing can be created in it. One of schema 1
         (before BM25L) is read as it is: keyword retrieval ranks by its Porter-stemmed index's `bm25()`."""
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (1, SCHEMA_VERSION):
+        if version not in (1, 2, SCHEMA_VERSION):
             raise StoreError(
                 f"{self.describe()}: read-only and of schema {version}, not {SCHEMA_VERSION}: "
                 "open it once with write access to upgrade it"
             )
         self._local.legacy = version == 1
+        self._local.kind_column = version >= 3
 
     def _ensure_schema(self, connection: apsw.Connection) -> None:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -262,12 +281,16 @@ class SqliteChunkStore(ChunkStore):
                     raise StoreError(f"{self.describe()}: holds other tables, not talks; choose another path")
                 for statement in _SCHEMA + _TEXT_INDEX:
                     connection.execute(statement)
-            elif version == 1:  # the text index is rebuilt with Haystack's words from the stored chunk texts
+            if version == 1:  # the text index is rebuilt with Haystack's words from the stored chunk texts
                 connection.execute("DROP TABLE chunks_terms")
                 connection.execute("DROP TABLE chunks_fts")
                 for statement in _TEXT_INDEX:
                     connection.execute(statement)
                 connection.execute("INSERT INTO chunks_fts (rowid, content) SELECT rowid, content FROM chunks")
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(talks)")}
+            if "sentence_kind" not in columns:  # schema 1-2: the kind recorded from now on, see SCHEMA_VERSION
+                connection.execute(_KIND_COLUMN)
+                connection.execute(f"UPDATE talks SET sentence_kind = {_OLD_KIND}")
             if version < SCHEMA_VERSION:
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -305,10 +328,18 @@ class SqliteChunkStore(ChunkStore):
     # -- writing --
 
     def replace_talk(
-        self, talk_id: str, documents: list[Document], fingerprint: str, settings: dict, sentence_vectors=None
+        self,
+        talk_id: str,
+        documents: list[Document],
+        fingerprint: str,
+        settings: dict,
+        sentence_vectors=None,
+        sentence_kind: str | None = None,
     ) -> None:
         """One transaction: the talk's old chunks deleted, the new ones (and their index entries) inserted, the
-        header upserted. `sentence_vectors`: optional, one (sentences × 384) array a chunk, kept for highlighting."""
+        header upserted. `sentence_vectors`: optional, one (sentences × 384) array a chunk, kept for highlighting,
+        with `sentence_kind` saying which kind they are (`SENTENCE_KINDS`: `own` or `pooled`), recorded in the
+        header: recaps use only the sentences' own (`StoredSentenceEmbedder`)."""
         check_dimension(documents, self.describe())
         for document in documents:
             owner = document.meta.get("talk_id")
@@ -316,6 +347,12 @@ class SqliteChunkStore(ChunkStore):
                 raise StoreError(f"{self.describe()}: chunk {document.id} belongs to talk {owner!r}, not {talk_id!r}")
         if sentence_vectors is not None and len(sentence_vectors) != len(documents):
             raise StoreError(f"{self.describe()}: {len(sentence_vectors)} sentence arrays for {len(documents)} chunks")
+        if sentence_vectors is not None and sentence_kind not in SENTENCE_KINDS:
+            raise StoreError(
+                f"{self.describe()}: sentence embeddings of kind {sentence_kind!r}: give one of "
+                f"{', '.join(SENTENCE_KINDS)}"
+            )
+        kind = None if sentence_vectors is None or not any(v is not None for v in sentence_vectors) else sentence_kind
         with self._errors(f"writing talk {talk_id}"), self._transaction() as db:
             self._delete_talk(db, talk_id)
             for position, document in enumerate(documents):
@@ -347,10 +384,11 @@ class SqliteChunkStore(ChunkStore):
                     (rowid, _unit(document.embedding or []).tobytes()),
                 )
             db.execute(
-                "INSERT INTO talks (talk_id, fingerprint, settings, chunks, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (talk_id) DO UPDATE SET fingerprint = excluded.fingerprint,"
-                " settings = excluded.settings, chunks = excluded.chunks, updated_at = excluded.updated_at",
-                (talk_id, fingerprint, json.dumps(settings), len(documents), time.time()),
+                "INSERT INTO talks (talk_id, fingerprint, settings, chunks, updated_at, sentence_kind)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (talk_id) DO UPDATE SET fingerprint = excluded.fingerprint,"
+                " settings = excluded.settings, chunks = excluded.chunks, updated_at = excluded.updated_at,"
+                " sentence_kind = excluded.sentence_kind",
+                (talk_id, fingerprint, json.dumps(settings), len(documents), time.time(), kind),
             )
 
     def _delete_talk(self, db: apsw.Connection, talk_id: str) -> None:
@@ -375,13 +413,21 @@ class SqliteChunkStore(ChunkStore):
         return [row[0] for row in self._rows("SELECT talk_id FROM talks ORDER BY talk_id", doing="listing talks")]
 
     def header(self, talk_id: str) -> dict[str, Any] | None:
-        rows = self._rows(
-            "SELECT fingerprint, settings, chunks FROM talks WHERE talk_id = ?", (talk_id,), f"reading {talk_id}"
-        )
+        """The talk's header; `sentence_kind`: the kind of sentence embeddings it keeps (None: none)."""
+        self._connection()  # a read-only database of an older schema has no kind column: see `_OLD_KIND`
+        kind = "sentence_kind" if getattr(self._local, "kind_column", True) else _OLD_KIND
+        sql = f"SELECT fingerprint, settings, chunks, {kind} FROM talks WHERE talk_id = ?"
+        rows = self._rows(sql, (talk_id,), f"reading {talk_id}")
         if not rows:
             return None
-        fingerprint, settings, chunks = rows[0]
-        return {"talk_id": talk_id, "fingerprint": fingerprint, "settings": json.loads(settings), "chunks": chunks}
+        fingerprint, settings, chunks, kind = rows[0]
+        return {
+            "talk_id": talk_id,
+            "fingerprint": fingerprint,
+            "settings": json.loads(settings),
+            "chunks": chunks,
+            "sentence_kind": kind,
+        }
 
     def documents(self, talk_id: str) -> list[Document]:
         from haystack import Document
@@ -413,6 +459,20 @@ class SqliteChunkStore(ChunkStore):
             id_: np.frombuffer(blob, SENTENCE_DTYPE).astype(np.float32).reshape(-1, EMBEDDING_DIMENSION)
             for id_, blob in rows
         }
+
+    def talk_sentence_vectors(self, talk_id: str) -> list[tuple[str, np.ndarray]]:
+        """(chunk text, its sentence embeddings as float32 rows) of each of the talk's chunks that has them, in
+        order: what a recap needs of them (no chunk embeddings or metadata read)."""
+        rows = self._rows(
+            "SELECT content, sentence_vectors FROM chunks WHERE talk_id = ? AND sentence_vectors IS NOT NULL"
+            " ORDER BY position",
+            (talk_id,),
+            f"reading the sentence embeddings of {talk_id}",
+        )
+        return [
+            (content, np.frombuffer(blob, SENTENCE_DTYPE).astype(np.float32).reshape(-1, EMBEDDING_DIMENSION))
+            for content, blob in rows
+        ]
 
     def count_chunks(self) -> int:
         return int(self._rows("SELECT count(*) FROM chunks", doing="counting chunks")[0][0])

@@ -1,10 +1,12 @@
 """Recaps of stored talks reuse the sentences' own embeddings a SQLite store kept at ingest (talks ingested before
-sentence vectors were pooled from the chunk pass), with the same result; pooled ones are not used for recaps."""
+sentence vectors were pooled from the chunk pass), with the same result; pooled ones are not used for recaps, nor
+read: the store records which kind a talk keeps."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from haystack import Document
 
 from pipeline.components.segmenter import SentenceSplitter
@@ -36,10 +38,12 @@ def test_a_talk_with_pooled_sentence_vectors_is_recapped_from_its_sentences_own(
     embedder = stored.pipeline.get_component("embedder")
     assert isinstance(embedder, StoredSentenceEmbedder)
     embedded = counting(embedder.embedder, monkeypatch)
+    assert embedder.vectors.header("founder-talk")["sentence_kind"] == "pooled"  # as ingest wrote it
+    monkeypatch.setattr(embedder.vectors, "talk_sentence_vectors", lambda talk_id: pytest.fail("read pooled vectors"))
     transcript = sample_workspace.load_transcript("founder-talk")
     with_store = stored.recap("founder-talk")
     sentences = SentenceSplitter().run(transcripts=[transcript])["documents"]
-    assert sum(embedded) >= len(sentences)  # the probes found pooled vectors: every sentence embedded
+    assert embedded == [len(sentences)]  # every sentence embedded, once, nothing probed
     assert comparable(with_store) == comparable(Recapper().recap_transcript(transcript))
 
 
@@ -50,10 +54,10 @@ def test_stored_own_vectors_are_taken_and_only_the_missing_sentences_embedded(tm
     chunk = embedder.run(documents=[Document(id="demo:0-1", content=text, meta={"talk_id": "demo"})])["documents"][0]
     own = embedder.run(documents=[Document(content=s) for s in split_sentences(text)])["documents"]
     store = SqliteChunkStore(tmp_path / "talks.db")
-    store.replace_talk("demo", [chunk], "v1", {}, sentence_vectors=[[d.embedding for d in own]])
+    store.replace_talk("demo", [chunk], "v1", {}, sentence_vectors=[[d.embedding for d in own]], sentence_kind="own")
     stored = StoredSentenceEmbedder(embedder=embedder, vectors=store)
     embedded = counting(embedder, monkeypatch)
     asked = [Document(content=s, meta={"talk_id": "demo"}) for s in ("Pricing came next.", "Thank you.")]
     result = stored.run(documents=asked)["documents"]
-    assert sum(embedded) <= 4 + 1  # the probes and the one sentence the store lacks
+    assert embedded == [1]  # only the one sentence the store lacks
     assert max(abs(a - b) for a, b in zip(result[0].embedding, own[2].embedding, strict=True)) < 2e-3

@@ -69,7 +69,8 @@ def store(tmp_path: Path):
 
 def test_headers_documents_and_facets(store: SqliteChunkStore):
     assert store.talk_ids() == ["alpha", "beta"]
-    assert store.header("alpha") == {"talk_id": "alpha", "fingerprint": "fp-a", "settings": {"w": 1}, "chunks": 4}
+    header = {"talk_id": "alpha", "fingerprint": "fp-a", "settings": {"w": 1}, "chunks": 4, "sentence_kind": None}
+    assert store.header("alpha") == header
     assert store.header("gamma") is None
     documents = store.documents("alpha")
     assert [doc.id for doc in documents] == [f"alpha:{i}" for i in range(4)]
@@ -187,6 +188,56 @@ def test_a_schema_1_database_is_read_as_it_is_when_read_only_and_upgraded_when_w
         assert store.count_chunks() == 8 and store.talk_ids() == ["alpha", "beta"]
         for question in QUESTIONS:
             assert_same_ranking(store.keyword_search(question, None, 20), haystack_bm25(store, question))
+
+
+def sentence_rows(documents: list[Document], seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((len(split_sentences(doc.content)), 384)).astype(np.float32) for doc in documents]
+
+
+def test_the_kind_of_sentence_embeddings_is_recorded_and_must_be_given(store: SqliteChunkStore):
+    documents = make_talk("gamma")
+    with pytest.raises(StoreError, match="kind None"):
+        store.replace_talk("gamma", documents, "fp-g", {}, sentence_vectors=sentence_rows(documents))
+    for kind in ("pooled", "own"):
+        rows = sentence_rows(documents)
+        store.replace_talk("gamma", documents, "fp-g", {}, sentence_vectors=rows, sentence_kind=kind)
+        assert store.header("gamma")["sentence_kind"] == kind
+        texts = [text for text, _ in store.talk_sentence_vectors("gamma")]
+        assert texts == [doc.content for doc in documents]
+    store.replace_talk("gamma", documents, "fp-g", {})  # no sentence embeddings: no kind
+    assert store.header("gamma")["sentence_kind"] is None and store.talk_sentence_vectors("gamma") == []
+
+
+def as_schema_2(path: Path) -> None:
+    """Turns a database into what schema 2 wrote: no record of the kind of sentence embeddings."""
+    db = apsw.Connection(str(path))
+    db.execute("ALTER TABLE talks DROP COLUMN sentence_kind; PRAGMA user_version = 2")
+    db.close()
+
+
+def test_a_schema_2_database_records_its_sentence_embeddings_as_their_own(tmp_path: Path):
+    """Before schema 3, stored sentence embeddings were the sentences' own (pooled ones came with schema 3)."""
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    path = folder / "talks.db"
+    with SqliteChunkStore(path) as store:
+        store.replace_talk("alpha", make_talk("alpha"), "fp-a", {})
+        beta = make_talk("beta", seed=1)
+        store.replace_talk("beta", beta, "fp-b", {}, sentence_vectors=sentence_rows(beta), sentence_kind="own")
+    as_schema_2(path)
+    for item in (path, folder):
+        item.chmod(item.stat().st_mode & ~0o222)
+    try:  # read-only: read as it is
+        with without_dac_override(), SqliteChunkStore(path) as store:
+            assert [store.header(talk)["sentence_kind"] for talk in ("alpha", "beta")] == [None, "own"]
+            assert store._connection().execute("PRAGMA user_version").fetchone()[0] == 2
+    finally:
+        for item in (path, folder):
+            item.chmod(item.stat().st_mode | 0o200)
+    with SqliteChunkStore(path) as store:  # writable: upgraded in place
+        assert store._connection().execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
+        assert [store.header(talk)["sentence_kind"] for talk in ("alpha", "beta")] == [None, "own"]
 
 
 def test_embedding_search_is_exact_cosine(store: SqliteChunkStore):
@@ -383,6 +434,7 @@ def test_migrating_from_a_store_with_sentence_embeddings_copies_them(sample_work
         assert migrate(source, target, ["founder-talk", "fireside-chat"]).verified
         ids = [chunk.id for talk in ("founder-talk", "fireside-chat") for chunk in source.documents(talk)]
         original, copied = source.sentence_vectors(ids), target.sentence_vectors(ids)
+        assert target.header("founder-talk")["sentence_kind"] == source.header("founder-talk")["sentence_kind"]
         target.close()
     assert original.keys() == copied.keys() == set(ids)
     assert all(np.array_equal(original[chunk_id], copied[chunk_id]) for chunk_id in ids)
