@@ -51,8 +51,8 @@ class Ingestor:
 
     `ingest` runs the whole pipeline for one talk. `ingest_many` walks the same pipeline over many talks: each
     talk is cleaned and chunked on its own, the chunks of several talks are embedded in one embedder call (so the
-    model sees few, length-sorted, full batches instead of each talk's short, ragged ones), and each talk is then
-    written on its own, atomically and under its lock, exactly as `ingest` writes it.
+    model sees few full batches, sorted by token count, instead of each talk's short, ragged ones), and each talk is
+    then written on its own, atomically and under its lock, exactly as `ingest` writes it.
     """
 
     #: `ingest_many` embeds once at least this many chunks are waiting (and at the end): about 8 full, length-sorted

@@ -88,8 +88,9 @@ class PackagedDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbed
 @component
 class PooledDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbedder):
     """`PackagedDocumentEmbedder` that also gives each chunk's sentence vectors from the same transformer pass
-    (`pipeline.sentence_pooling`): the chunk vectors are the ones the plain embedder gives, and the sentences cost
-    no second pass. The indexing pipeline uses it for stores that keep sentence vectors (SQLite).
+    (`pipeline.sentence_pooling`): the chunk vectors are the ones the plain embedder gives (to float rounding: the
+    chunks are batched by token count, not by characters), and the sentences cost no second pass. The indexing
+    pipeline uses it for stores that keep sentence vectors (SQLite).
 
     Usage example:
     ```python

@@ -7,7 +7,7 @@ import pytest
 from haystack import Document
 
 from pipeline.components.embedders import PackagedDocumentEmbedder, PooledDocumentEmbedder
-from pipeline.sentence_pooling import encode_with_sentences, offsets_tokenizer, sentence_spans
+from pipeline.sentence_pooling import encode_with_sentences, offsets_tokenizer, sentence_spans, token_batches
 from pipeline.text import split_sentences
 
 CHUNKS = [
@@ -43,6 +43,29 @@ def test_chunk_vectors_are_the_plain_embedders_and_each_sentence_gets_a_unit_vec
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     question = plain.embedding_backend.model.encode("Why the Apache licence?", normalize_embeddings=True)
     assert int(np.argmax(result["sentence_vectors"][0] @ question)) == 0  # the Apache sentence, not pricing
+
+
+def test_chunks_are_encoded_in_batches_of_like_token_counts(pooled):
+    """Characters per token differ between texts, so `encode`'s own sort by characters pads more: the pooled pass
+    batches by tokens, each batch one `encode` call (its vectors exactly), each vector routed back to its text."""
+    assert token_batches([5, 42, 7, 40, 6, 43], 2) == [[5, 1], [3, 2], [4, 0]]
+    assert token_batches([3, 1, 2], 8) == [[0, 1, 2]]  # no more than a batch: one call, texts in order
+    model = pooled.embedding_backend.model
+    texts = [
+        "a b c d e f g h i j k l m n o p q r s t u v w x y z.",
+        "Extraordinarily.",
+        "Pricing came later.",
+        "x y z w v u.",
+    ]
+    lengths = [len(ids) for ids in offsets_tokenizer(model)(texts)["input_ids"]]
+    vectors, _ = encode_with_sentences(model, texts, 2)
+    batches = token_batches(lengths, 2)
+    assert batches == [[0, 3], [1, 2]]  # by characters: [[0, 2], [1, 3]]
+    for batch in batches:
+        expected = model.encode([texts[i] for i in batch], batch_size=2, normalize_embeddings=True)
+        assert np.array_equal(vectors[batch], expected)
+    alone = model.encode(texts, batch_size=1, normalize_embeddings=True)
+    assert np.abs(vectors - alone).max() < 1e-5  # padding changes float rounding only
 
 
 def test_a_sentence_past_the_sequence_limit_is_embedded_on_its_own(pooled):
