@@ -3,12 +3,17 @@ cold start of `talks ask` and warm query latency.
 
 Run: `python bench/ingest.py [--copies N] [--repeats R]`. The corpus is the bundled samples (copied N times under new
 ids, so the figures are about steady-state throughput, not one short file). Like with like: the raw side encodes the
-very chunk texts the pipeline embeds, with the pipeline's own (warm) model object, its batch size, normalised, in the
-same process and threads; the methods alternate in R rounds (order reversed every other round) and each overhead is
-the median over rounds of that round's ratio, in wall and in CPU time (on a shared machine wall time also measures
-the other jobs); throughput is the best round's. The default store (SQLite) also keeps each chunk's sentence
-vectors, for highlighting and recaps, pooled from the chunk's own pass (`PooledDocumentEmbedder`); `ingest_many,
-memory store` is the same path without them, so the two rows side by side price them.
+very chunk texts the pipeline embeds (made by the pipeline's own cleaner, punctuation restorer and chunker: two of
+the samples get their punctuation restored, which adds 1.9% tokens), with the pipeline's own (warm) model object, its
+batch size, normalised, in the same process and threads; the methods alternate in R rounds (order reversed every
+other round) and each overhead is the median over rounds of that round's ratio, in wall and in CPU time (on a shared
+machine wall time also measures the other jobs); throughput is the best round's. The default store (SQLite) also
+keeps each chunk's sentence vectors, for highlighting and recaps, pooled from the chunk's own pass
+(`PooledDocumentEmbedder`); `ingest_many, memory store` is the path without them (the plain document embedder). The
+pooled embedder batches chunks by token count (`pipeline.sentence_pooling.token_batches`), plain `encode` (and the
+plain embedder) by characters: `raw encode, token-length batches` encodes the same texts in the pooled embedder's
+batches, so `ingest_many` over it is what the rest of the pipeline costs (punctuation, pooling, writes), and the two
+raw rows side by side are the batching's gain.
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from pipeline.components.chunker import TranscriptChunker
-from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.ingest import Ingestor
+from pipeline.models import Transcript
 from pipeline.pipelines import IndexSettings
 from pipeline.query import Searcher
+from pipeline.sentence_pooling import offsets_tokenizer, token_batches
 from pipeline.sources import expand_sources, load_source
 from pipeline.stores import StoreConfig
 from pipeline.workspace import Workspace
@@ -56,6 +61,15 @@ def corpus(copies: int):
             yield transcript.model_copy(update={"talk": talk})
 
 
+def chunk_texts(ingestor: Ingestor, transcript: Transcript) -> list[str]:
+    """The chunk texts `ingestor`'s pipeline embeds for `transcript`: its own cleaner, punctuation restorer and
+    chunker, run as the pipeline runs them."""
+    step = ingestor.pipeline.get_component
+    cleaned = step("cleaner").run(transcript=transcript)["transcript"]
+    restored = step("punctuation").run(transcript=cleaned)["transcript"]
+    return [document.content for document in step("chunker").run(transcript=restored)["documents"]]
+
+
 def timed(run) -> tuple[float, float]:
     """Wall and CPU seconds of `run()`."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -72,24 +86,25 @@ def main() -> None:
     transcripts = list(corpus(args.copies))
     hours = sum(t.duration or 0 for t in transcripts) / 3600
     settings = IndexSettings()
-    chunker, cleaner = TranscriptChunker(settings.chunk_words, settings.chunk_overlap), TranscriptCleaner()
-    texts = [
-        d.content
-        for t in transcripts
-        for d in chunker.run(transcript=cleaner.run(transcript=t)["transcript"])["documents"]
-    ]
 
     with tempfile.TemporaryDirectory() as directory:
         workspace = Workspace(Path(directory))
         ingestor = Ingestor(workspace, settings)
         ingestor.warm_up()
+        texts = [text for transcript in transcripts for text in chunk_texts(ingestor, transcript)]
         embedder = ingestor.pipeline.get_component("embedder")
         # like with like: the very model object the pipeline embeds with, its batch size, normalised, same threads
         model = embedder.embedding_backend.model
         batch_size = embedder.batch_size
+        tokens = offsets_tokenizer(model)(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        batches = token_batches([len(ids) for ids in tokens], batch_size)
 
         def raw() -> None:
             model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+
+        def raw_tokens() -> None:  # the pooled embedder's batches: one encode call a batch
+            for batch in batches:
+                model.encode([texts[i] for i in batch], batch_size=batch_size, normalize_embeddings=True)
 
         def many() -> None:
             outcomes = list(ingestor.ingest_many(transcripts))
@@ -106,7 +121,13 @@ def main() -> None:
             outcomes = list(memory_ingestor.ingest_many(transcripts))
             assert all(o.result for o in outcomes)
 
-        methods = {"raw": raw, "ingest_many": many, "memory": many_memory, "ingest": one_by_one}
+        methods = {
+            "raw": raw,
+            "raw_tokens": raw_tokens,
+            "ingest_many": many,
+            "memory": many_memory,
+            "ingest": one_by_one,
+        }
         for run in methods.values():  # warm every path once
             run()
         rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
@@ -139,6 +160,7 @@ def main() -> None:
     )
     labels = {
         "raw": "raw SentenceTransformer.encode",
+        "raw_tokens": "raw encode, token-length batches",
         "ingest_many": "Ingestor.ingest_many, talks together",
         "memory": "ingest_many, memory store (no sentences)",
         "ingest": "Ingestor.ingest, talk by talk",
@@ -147,16 +169,19 @@ def main() -> None:
         wall = min(w for w, _ in rounds[name])  # the round least disturbed by other jobs
         cpu = statistics.median(c for _, c in rounds[name])
         line = f"{label:<40} best round {wall:6.2f}s  {len(texts) / wall:6.1f} chunks/s"
-        if name != "raw":
+        if not name.startswith("raw"):
             line += f"  {hours * 60 / wall:5.2f} transcript-hours/minute"
         print(line + f"  (median cpu {cpu:.2f}s)")
-    for name in ("ingest_many", "memory", "ingest"):
+    pairs = [(name, "raw") for name in ("raw_tokens", "ingest_many", "memory", "ingest")]
+    for name, base in [*pairs, ("ingest_many", "raw_tokens")]:
         # overhead per round (each round runs both side by side), then the median over rounds
-        walls = [w / r - 1 for (w, _), (r, _) in zip(rounds[name], rounds["raw"], strict=True)]
-        cpus = [c / r - 1 for (_, c), (_, r) in zip(rounds[name], rounds["raw"], strict=True)]
+        walls = [w / r - 1 for (w, _), (r, _) in zip(rounds[name], rounds[base], strict=True)]
+        cpus = [c / r - 1 for (_, c), (_, r) in zip(rounds[name], rounds[base], strict=True)]
         print(
-            f"overhead of {labels[name]} over raw encoding: median wall {100 * statistics.median(walls):+.1f}%, "
-            f"median cpu {100 * statistics.median(cpus):+.1f}% (rounds, wall: "
+            f"overhead of {labels[name]} over {labels[base]}: median wall {100 * statistics.median(walls):+.1f}%, "
+            f"median cpu {100 * statistics.median(cpus):+.1f}% (rounds, cpu: "
+            + ", ".join(f"{100 * c:+.1f}%" for c in cpus)
+            + "; wall: "
             + ", ".join(f"{100 * w:+.0f}%" for w in walls)
             + ")"
         )
