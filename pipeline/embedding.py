@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 EMBEDDING_MODEL_NAME = "all-MiniLM-L6-v2"
 ENCODER_ENV = "TALKS_ENCODER"  # the question encoder: onnx (fp32, the default), onnx-int8 or torch
 INGEST_ENCODER_ENV = "TALKS_INGEST_ENCODER"  # the passage and sentence encoder at ingest: torch (default) or onnx...
+RECAP_ENCODER_ENV = "TALKS_RECAP_ENCODER"  # the sentences a recap embeds itself: onnx-int8 (default), onnx or torch
 ENCODERS = ("onnx", "onnx-int8", "torch")
 
 
 class EncoderSettingError(ConfigError):
-    """`TALKS_ENCODER` or `TALKS_INGEST_ENCODER` names no encoder (a `ConfigError`: one line from the CLI)."""
+    """`TALKS_ENCODER`, `TALKS_INGEST_ENCODER` or `TALKS_RECAP_ENCODER` names no encoder (a `ConfigError`: one line
+    from the CLI)."""
 
 
 def encoder_choice(env: str = ENCODER_ENV, default: str = "onnx") -> str:

@@ -8,7 +8,7 @@ Settings were chosen on QMSum (`bench/themes_qmsum.py`).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from haystack import Pipeline, component
@@ -20,7 +20,7 @@ from pipeline.components.segmenter import SentenceSplitter, ThemeSegmenter
 from pipeline.components.stored_sentences import StoredSentenceEmbedder
 from pipeline.components.takeaways import TakeawayExtractor
 from pipeline.components.themes import QuotePicker, QuotePlacer
-from pipeline.embedding import EMBEDDING_MODEL_NAME, document_embedder
+from pipeline.embedding import EMBEDDING_MODEL_NAME, RECAP_ENCODER_ENV, document_embedder, encoder_choice
 from pipeline.models import EventDigest, GenerationInfo, GroundingReport, Quote, Talk, TalkRecap, Theme, Transcript
 from pipeline.workspace import Workspace
 
@@ -52,13 +52,31 @@ class RecapSettings:
     key_quotes: int = 5
     overview_words: int = 120
     model: str = EMBEDDING_MODEL_NAME
+    # the encoder of the sentences a stored talk's recap embeds itself (every sentence of a talk whose store keeps
+    # none of their own vectors, as for talks ingested now): the int8 ONNX export, twice as fast as torch on one
+    # thread with the same recap quality on QMSum val (`bench/recap_encoder_qmsum.py`); None: `TALKS_RECAP_ENCODER`,
+    # else onnx-int8. Transcripts recapped without a store (and event digests) embed with torch unless it is set.
+    sentence_encoder: str | None = None
+
+    def resolved(self) -> RecapSettings:
+        """These settings with `sentence_encoder` named."""
+        if self.sentence_encoder is not None:
+            return self
+        return replace(self, sentence_encoder=encoder_choice(RECAP_ENCODER_ENV, "onnx-int8"))
+
+
+def _sentence_encoder(settings: RecapSettings, vectors: Any) -> str:
+    """The encoder of the sentences the recap embeds itself: see `RecapSettings.sentence_encoder`."""
+    if vectors is None:
+        return settings.sentence_encoder or "torch"
+    return settings.resolved().sentence_encoder or "onnx-int8"
 
 
 def _add_theme_components(pipeline: Pipeline, settings: RecapSettings, vectors: Any = None) -> None:
     """Everything up to grounded themes; the caller adds and connects the builder. `vectors`: a store keeping
     sentence embeddings (see `StoredSentenceEmbedder`), so that sentences embedded at ingest are not embedded again."""
     pipeline.add_component("splitter", SentenceSplitter())
-    embedder = document_embedder()
+    embedder = document_embedder(encoder=_sentence_encoder(settings, vectors))
     pipeline.add_component("embedder", embedder if vectors is None else StoredSentenceEmbedder(embedder, vectors))
     pipeline.add_component(
         "segmenter",
@@ -112,6 +130,7 @@ def build_recap_pipeline(settings: RecapSettings = RecapSettings(), vectors: Any
     from pipeline.pipelines import io_metadata
 
     pipeline = Pipeline(metadata=io_metadata(pipeline_inputs("transcripts", "theme_count"), {"recap": "builder.recap"}))
+    settings = replace(settings, sentence_encoder=_sentence_encoder(settings, vectors))
     _add_theme_components(pipeline, settings, vectors)
     pipeline.add_component("builder", RecapBuilder(overview_words=settings.overview_words, parameters=asdict(settings)))
     _connect_builder(pipeline)
@@ -121,6 +140,7 @@ def build_recap_pipeline(settings: RecapSettings = RecapSettings(), vectors: Any
 def build_digest_pipeline(settings: RecapSettings = RecapSettings()) -> Pipeline:
     """Several talks of an event → `EventDigest` (themes shared across talks first)."""
     pipeline = Pipeline()
+    settings = replace(settings, sentence_encoder=_sentence_encoder(settings, None))
     _add_theme_components(pipeline, settings)
     pipeline.add_component(
         "builder", DigestBuilder(overview_words=settings.overview_words, parameters=asdict(settings))

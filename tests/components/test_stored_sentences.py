@@ -13,7 +13,7 @@ from pipeline.components.segmenter import SentenceSplitter
 from pipeline.components.stored_sentences import StoredSentenceEmbedder
 from pipeline.embedding import document_embedder
 from pipeline.models import TalkRecap
-from pipeline.recap import Recapper
+from pipeline.recap import Recapper, RecapSettings
 from pipeline.stores.sqlite import SqliteChunkStore
 from pipeline.text import split_sentences
 
@@ -44,7 +44,8 @@ def test_a_talk_with_pooled_sentence_vectors_is_recapped_from_its_sentences_own(
     with_store = stored.recap("founder-talk")
     sentences = SentenceSplitter().run(transcripts=[transcript])["documents"]
     assert embedded == [len(sentences)]  # every sentence embedded, once, nothing probed
-    assert comparable(with_store) == comparable(Recapper().recap_transcript(transcript))
+    plain = Recapper(settings=RecapSettings(sentence_encoder="onnx-int8"))  # the encoder of a stored talk's recap
+    assert comparable(with_store) == comparable(plain.recap_transcript(transcript))
 
 
 def test_stored_own_vectors_are_taken_and_only_the_missing_sentences_embedded(tmp_path: Path, monkeypatch):
@@ -61,3 +62,24 @@ def test_stored_own_vectors_are_taken_and_only_the_missing_sentences_embedded(tm
     result = stored.run(documents=asked)["documents"]
     assert embedded == [1]  # only the one sentence the store lacks
     assert max(abs(a - b) for a, b in zip(result[0].embedding, own[2].embedding, strict=True)) < 2e-3
+
+
+def test_a_stored_talk_embeds_its_sentences_with_the_int8_encoder_unless_told_otherwise(tmp_path: Path, monkeypatch):
+    """The sentences a stored talk's recap embeds itself go through the int8 ONNX model (same recap quality on QMSum
+    val: `bench/recap_encoder_qmsum.py`); `TALKS_RECAP_ENCODER` names another. Without a store, torch as before."""
+    from pipeline.components.embedders import PackagedDocumentEmbedder
+    from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
+    from pipeline.embedding import EncoderSettingError
+    from pipeline.recap import build_recap_pipeline
+
+    store = SqliteChunkStore(tmp_path / "talks.db")
+    monkeypatch.delenv("TALKS_RECAP_ENCODER", raising=False)
+    embedder = build_recap_pipeline(vectors=store).get_component("embedder").embedder
+    assert isinstance(embedder, OnnxDocumentEmbedder) and embedder.precision == "int8"
+    assert isinstance(build_recap_pipeline().get_component("embedder"), PackagedDocumentEmbedder)
+    monkeypatch.setenv("TALKS_RECAP_ENCODER", "torch")
+    assert isinstance(build_recap_pipeline(vectors=store).get_component("embedder").embedder, PackagedDocumentEmbedder)
+    assert RecapSettings().resolved().sentence_encoder == "torch"
+    monkeypatch.setenv("TALKS_RECAP_ENCODER", "int4")
+    with pytest.raises(EncoderSettingError, match="TALKS_RECAP_ENCODER='int4'"):
+        build_recap_pipeline(vectors=store)
