@@ -209,6 +209,16 @@ def test_the_kind_of_sentence_embeddings_is_recorded_and_must_be_given(store: Sq
     assert store.header("gamma")["sentence_kind"] is None and store.talk_sentence_vectors("gamma") == []
 
 
+@pytest.mark.parametrize(("encoder", "kind"), [("torch", "pooled"), ("onnx", "own"), ("onnx-int8", "own")])
+def test_the_indexing_pipeline_writes_the_kind_its_sentence_embedder_gives(tmp_path, monkeypatch, encoder, kind):
+    """With torch, ingest pools the sentences from the chunk pass; with ONNX it embeds each on its own."""
+    from pipeline.pipelines import build_indexing_pipeline
+
+    monkeypatch.setenv("TALKS_INGEST_ENCODER", encoder)
+    writer = build_indexing_pipeline(str(tmp_path), store=StoreConfig(kind="sqlite")).get_component("writer")
+    assert writer.sentence_kind == kind == SentenceEmbedder.kind()
+
+
 def as_schema_2(path: Path) -> None:
     """Turns a database into what schema 2 wrote: no record of the kind of sentence embeddings."""
     db = apsw.Connection(str(path))
