@@ -1,6 +1,6 @@
 """Punctuation and casing restoration on QMSum val, with punctuation and case stripped, beside a trivial baseline.
 
-Run: `nice -n 10 python bench/punctuation.py [--weights FILE] [--limit N]` (about a minute).
+Run: `nice -n 10 python bench/punctuation.py [--weights FILE] [--limit N]` (a few minutes).
 
 Each val meeting is read as `training/punctuation.py` reads its training data (annotations dropped, a change of
 speaker ends a sentence), then lower-cased, stripped of punctuation, and cut into caption-like segments of 5-10
@@ -15,8 +15,9 @@ sentence, and the baseline's period at every segment end is a period at every tu
   leaves it lower case, so this counts misses too. (QMSum writes about 8% of the words after a period in lower
   case, mostly a new turn going on with "and", "so", "yeah": those are not counted.)
 - comma F1 and the case accuracy of the other words (words inside sentences), for information.
-- words/s on one core: `torch.set_num_threads(1)`, median of 3 runs over the whole dev half, by the wall clock
-  (which the machine's other jobs slow) and by the process's CPU time (what a core of its own would give).
+- words/s on one core: `torch.set_num_threads(1)`, median of 3 runs over the whole dev half (the MiniLM context
+  features included, when the weights read them), by the wall clock (which the machine's other jobs slow) and by
+  the process's CPU time (what a core of its own would give).
 
 Baseline: a period at every segment end and a capital after it (what the segment fragments alone give).
 Intervals: 90% bootstrap over meetings. The boundary threshold was tuned on dev only; check is untouched.

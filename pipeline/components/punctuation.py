@@ -7,10 +7,13 @@ word after a sentence end is capitalised. Words are never changed, added or drop
 times: only trailing punctuation and letter case differ, so quotes stay verbatim and the quote checker (which
 compares words, ignoring case and punctuation) still finds them.
 
-No packaged model fitted: the transformer punctuation models need a hub download and are 100× too slow for the
-5,000 words/s target on one core, so the network is ours (a word/suffix embedding, a convolution and a
-two-layer bidirectional GRU; about 1.2 M parameters, stored as float16 in `pipeline/weights/punctuation.npz`). A
-weights file may also hold an ensemble of such networks, whose probabilities are averaged.
+No packaged punctuation model fitted: the transformer punctuation models need a hub download and are 100× too slow
+for the 5,000 words/s target on one core, so the network is ours (a word/suffix embedding, a convolution and a
+two-layer bidirectional GRU; about 1.3 M parameters, stored as float16 in `pipeline/weights/punctuation.npz`). The
+shipped network also reads context features from the first two layers of the packaged MiniLM encoder
+(`pipeline.punctuation_context`, frozen; `NetworkShape.context`), which the package installs: only the network's own
+weights are stored. A weights file may also hold an ensemble of such networks, whose probabilities are averaged
+(the MiniLM features are computed once for all of them).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ PUNCTUATION = ("", ",", ".", "?")  # what follows a word; class 0 is none
 CASES = ("lower", "capitalised", "upper", "mixed")
 PAD, UNKNOWN = 0, 1
 SUFFIX_BUCKETS = 2048
+CONTEXT_DIM = 384  # MiniLM's hidden size (`pipeline.punctuation_context.DIM`)
 WEIGHTS = "punctuation.npz"
 
 _TRAILING = re.compile(r"[.,?!;:…]+$")
@@ -51,6 +55,8 @@ class NetworkShape:
     hidden: int = 128
     layers: int = 1  # stacked bidirectional GRU layers
     dropout: float = 0.0  # on the features, in training only
+    context: int = 0  # MiniLM layers read for context features (`pipeline.punctuation_context`); 0: none
+    context_dim: int = 64  # their projection, beside the word and suffix embeddings
 
 
 def lookup_key(word: str) -> str:
@@ -107,9 +113,14 @@ def build_network(shape: NetworkShape) -> Any:
     class PunctuationNetwork(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            self.context_layers = shape.context
             self.words = nn.Embedding(shape.vocabulary, shape.word_dim, padding_idx=PAD)
             self.suffixes = nn.Embedding(SUFFIX_BUCKETS, shape.suffix_dim)
-            self.conv = nn.Conv1d(shape.word_dim + shape.suffix_dim, shape.conv_dim, kernel_size=5, padding=2)
+            inputs = shape.word_dim + shape.suffix_dim
+            if shape.context:
+                self.context = nn.Linear(CONTEXT_DIM, shape.context_dim)
+                inputs += shape.context_dim
+            self.conv = nn.Conv1d(inputs, shape.conv_dim, kernel_size=5, padding=2)
             self.gru = nn.GRU(
                 shape.conv_dim, shape.hidden, num_layers=shape.layers, batch_first=True, bidirectional=True,
                 dropout=shape.dropout if shape.layers > 1 else 0.0,
@@ -118,8 +129,14 @@ def build_network(shape: NetworkShape) -> Any:
             self.punctuation = nn.Linear(2 * shape.hidden + shape.conv_dim, len(PUNCTUATION))
             self.case = nn.Linear(2 * shape.hidden + shape.conv_dim, len(CASES))
 
-        def forward(self, word_ids: torch.Tensor, suffix_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            x = torch.cat([self.words(word_ids), self.suffixes(suffix_ids)], dim=-1)
+        def forward(
+            self, word_ids: torch.Tensor, suffix_ids: torch.Tensor, context: torch.Tensor | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            parts = [self.words(word_ids), self.suffixes(suffix_ids)]
+            if shape.context:
+                assert context is not None, "this network reads MiniLM context features"
+                parts.append(self.context(context))
+            x = torch.cat(parts, dim=-1)
             local = self.drop(torch.relu(self.conv(self.drop(x).transpose(1, 2))).transpose(1, 2))
             context, _ = self.gru(local)
             features = self.drop(torch.cat([context, local], dim=-1))
@@ -141,6 +158,11 @@ class PunctuationModel:
     ) -> None:
         # several networks (an ensemble, sharing the vocabulary): their probabilities are averaged
         self.networks = [n.eval() for n in (network if isinstance(network, list) else [network])]
+        layers = {int(getattr(n, "context_layers", 0)) for n in self.networks}
+        if len(layers) > 1:
+            raise ValueError("the networks of an ensemble must read the same MiniLM context layers")
+        self.context_layers = layers.pop()
+        self._encoder: Any = None
         self.index = {word: i for i, word in enumerate(vocabulary)}
         self.mixed_forms = mixed_forms
         self.boundary_threshold = boundary_threshold
@@ -197,32 +219,50 @@ class PunctuationModel:
         suffix_ids = np.fromiter((suffix_bucket(k) for k in keys), dtype=np.int64, count=len(keys))
         return word_ids, suffix_ids
 
-    def predict(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per word: the probabilities of each following mark (n × 4) and of each case (n × 4)."""
+    def context_features(self, words: list[str]) -> np.ndarray | None:
+        """The MiniLM context features of `words` (lower-cased, as the network learnt them), or None when the
+        networks read none; the encoder is loaded on first use."""
+        if not self.context_layers:
+            return None
+        if self._encoder is None:
+            from pipeline.punctuation_context import ContextEncoder
+
+            self._encoder = ContextEncoder(self.context_layers)
+        return self._encoder.encode([w.lower() for w in words])
+
+    def predict(self, words: list[str], context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per word: the probabilities of each following mark (n × 4) and of each case (n × 4). `context`: the
+        words' context features when already computed (training caches them), else computed here if needed."""
         import torch
 
         n = len(words)
         if n == 0:
             return np.zeros((0, len(PUNCTUATION))), np.zeros((0, len(CASES)))
         word_ids, suffix_ids = self.features(words)
+        if context is None:
+            context = self.context_features(words)
         starts = list(range(0, n, self.window))
         width = self.window + 2 * self.margin
         rows_w = np.zeros((len(starts), width), dtype=np.int64)
         rows_s = np.zeros((len(starts), width), dtype=np.int64)
+        rows_c = None if context is None else np.zeros((len(starts), width, context.shape[1]), dtype=np.float32)
         for row, start in enumerate(starts):
             lo, hi = max(0, start - self.margin), min(n, start + self.window + self.margin)
             offset = lo - (start - self.margin)
             rows_w[row, offset : offset + hi - lo] = word_ids[lo:hi]
             rows_s[row, offset : offset + hi - lo] = suffix_ids[lo:hi]
+            if rows_c is not None and context is not None:
+                rows_c[row, offset : offset + hi - lo] = context[lo:hi]
         punct_parts, case_parts = [], []
         inner = slice(self.margin, self.margin + self.window)
         with torch.inference_mode():
             for first in range(0, len(starts), self.rows_per_batch):
                 rows = slice(first, first + self.rows_per_batch)
                 words_in, suffixes_in = torch.from_numpy(rows_w[rows]), torch.from_numpy(rows_s[rows])
+                context_in = None if rows_c is None else torch.from_numpy(rows_c[rows])
                 punct_sum, case_sum = 0.0, 0.0
                 for network in self.networks:
-                    punct, case = network(words_in, suffixes_in)
+                    punct, case = network(words_in, suffixes_in, context_in)
                     punct_sum = punct_sum + torch.softmax(punct[:, inner], dim=-1)
                     case_sum = case_sum + torch.softmax(case[:, inner], dim=-1)
                 count = len(self.networks)
