@@ -30,6 +30,12 @@ MARGIN_TOKENS = 32  # context tokens read on each side of a window
 ROWS_PER_BATCH = 16
 
 
+def _layer(key: str) -> int:
+    """The transformer layer a weight belongs to ("encoder.layer.3.…" → 3); any other weight: a large number."""
+    parts = key.split(".")
+    return int(parts[2]) if parts[:2] == ["encoder", "layer"] else 1 << 30
+
+
 def model_dir() -> Path:
     """The packaged MiniLM folder (the same model the embedders use)."""
     from pipeline.embedding import embedding_model_path
@@ -43,7 +49,7 @@ class ContextEncoder:
 
     def __init__(self, layers: int, folder: Path | None = None) -> None:
         import torch
-        from safetensors.torch import load_file
+        from safetensors import safe_open
         from tokenizers import Tokenizer
         from transformers import BertConfig, BertModel
 
@@ -56,10 +62,10 @@ class ContextEncoder:
         self.cls, self.sep, self.unk = vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"]
         config = BertConfig.from_pretrained(str(folder), num_hidden_layers=layers)
         self.model: Any = BertModel(config, add_pooling_layer=False)
-        state = load_file(str(folder / "model.safetensors"))
-        keep = {k: v for k, v in state.items() if not k.startswith("pooler.")}
-        keep = {k: v for k, v in keep.items() if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < layers}
-        missing, _ = self.model.load_state_dict(keep, strict=False)
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:  # only the layers used
+            wanted = [k for k in weights.keys() if k.startswith("embeddings.") or _layer(k) < layers]  # noqa: SIM118
+            state = {k: weights.get_tensor(k) for k in wanted}
+        missing, _ = self.model.load_state_dict(state, strict=False)
         if [k for k in missing if not k.endswith("position_ids")]:
             raise RuntimeError(f"the packaged MiniLM lacks {missing[:3]}")
         self.model.eval()
