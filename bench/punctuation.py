@@ -1,6 +1,6 @@
 """Punctuation and casing restoration on QMSum val, with punctuation and case stripped, beside a trivial baseline.
 
-Run: `nice -n 10 python bench/punctuation.py [--weights FILE] [--limit N]` (a few minutes).
+Run: `nice -n 10 python bench/punctuation.py [--weights FILE] [--limit N] [--speed-only]` (a few minutes).
 
 Each val meeting is read as `training/punctuation.py` reads its training data (annotations dropped, a change of
 speaker ends a sentence), then lower-cased, stripped of punctuation, and cut into caption-like segments of 5-10
@@ -151,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=None, help="default: the packaged weights")
     parser.add_argument("--limit", type=int, default=0, help="only the first N meetings of each half")
+    parser.add_argument("--speed-only", action="store_true", help="only the words/s figures")
     args = parser.parse_args()
     import torch
 
@@ -160,7 +161,7 @@ def main() -> None:
     halves = {"dev": dev[: args.limit or None], "check": check[: args.limit or None]}
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5 min), torch threads 1")
     print("90% bootstrap intervals over meetings")
-    for setting, segmenter in (("captions", caption_segments), ("turns", turn_segments)):
+    for setting, segmenter in () if args.speed_only else (("captions", caption_segments), ("turns", turn_segments)):
         print(f"\n{setting}: {SETTINGS[setting]}")
         for half, meetings in halves.items():
             words = sum(len(m.words) for m in meetings)

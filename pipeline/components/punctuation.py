@@ -368,6 +368,8 @@ class PunctuationRestorer:
         self._model: PunctuationModel | None = None
 
     def warm_up(self) -> None:
+        """Loads the network; the MiniLM layers it reads load on the first restoration, so an ingest of talks that
+        need none (punctuated text, mode "auto") never pays for them."""
         if self._model is None and self.mode != "off":
             self._model = PunctuationModel.load(Path(self.weights) if self.weights else None)
 
