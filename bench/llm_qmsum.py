@@ -4,17 +4,21 @@ side with 90% bootstrap intervals (over meetings), and the cost of an LLM recap 
 Specific queries: the first `--per-meeting` specific queries of every meeting of each half (`bench.qmsum.val_halves`;
 4 a meeting gives 72 dev and 68 check queries), answered from the passages the real query pipeline retrieves in
 their own meeting (cached, as in `bench/answers_qmsum.py`) by `LLMAnswerWriter` and, on the same passages, by the
-extractive writer at `--answer-words` (the paired difference is the LLM's gain). Citations: every sentence of an
-LLM answer must cite passages the model was shown (`invalid` counts sentences that do not; the grounding totals
-count the citations the writer dropped). General queries: the "Summarize the whole meeting" query of the first
-`--general` meetings of each half, against the LLM recap's overview (and overview plus takeaways) and the extractive
-recap's. ROUGE-1/2/Lsum F1 (rouge_score, stemmed). Queries are run dev and check interleaved, and every result is
-appended to a JSONL file keyed by the model, the writer settings and the prompt templates
+extractive writer at `--answer-words` (the paired difference is the LLM's gain); the LLM is asked for `--words`
+words in 3 to `--max-sentences` sentences, kept within `--max-words`. `--half dev --limit 16` runs and reports the
+first 16 dev queries only (tune there; the full run reuses them). Citations: every sentence of an LLM answer must
+cite passages the model was shown (`invalid` counts sentences that do not; the writer keeps only sentences a shown
+passage supports, and the grounding totals count the model's `[n]` markers it dropped). General queries: the
+"Summarize the whole meeting" query of the first `--general` meetings of each half, against the LLM recap's
+overview (and overview plus takeaways) and the extractive recap's. ROUGE-1/2/Lsum F1 (rouge_score, stemmed).
+Queries are run dev and check interleaved, and every result is appended to a JSONL file keyed by the model, the
+writer settings and the prompt templates
 (`/tmp/talks-bench-cache/llm-qmsum-<key>.jsonl`), so a rerun resumes where the last one stopped and a partial run
 still reports both halves. Needs the local Qwen model (`talks models install qwen2.5-1.5b`); without it, says so
 and exits 0.
 
-Run: `nice -n 10 python bench/llm_qmsum.py [--per-meeting 4 --general 3 --no-founder --report-only]`.
+Run: `nice -n 10 python bench/llm_qmsum.py [--per-meeting 4 --general 3 --no-founder --report-only]
+[--half dev --limit 16]`.
 """
 
 from __future__ import annotations
@@ -94,21 +98,29 @@ def print_step(event: ProgressEvent) -> None:
         print(f"    {event.label}: {event.prompt_tokens} tokens read, {event.tokens} written, {event.seconds:.1f}s")
 
 
-def select_items(per_meeting: int, general: int) -> list[tuple[str, str, object]]:
-    """(half, kind, item) in run order: each half's specific queries (the first of every meeting, then the second...)
-    and general summaries, dev and check interleaved, so that a partial run covers both halves and most meetings."""
+def select_items(
+    per_meeting: int, general: int, half: str | None = None, limit: int | None = None
+) -> list[tuple[str, str, object]]:
+    """(half, kind, item) in run order: each half's specific queries (the first of every meeting, then the second...;
+    the first `limit` of them if given) and general summaries, dev and check interleaved, so that a partial run
+    covers both halves and most meetings; `half`: that half only."""
     queues: dict[str, list] = {}
-    for half, paths in val_halves().items():
+    for half_name, paths in val_halves().items():
+        if half not in (None, half_name):
+            continue
         specifics, generals = [], []
         for number, path in enumerate(paths):
             transcript, queries, data = load_meeting(path)
-            specifics += [(rank, number, (half, "specific", query)) for rank, query in enumerate(queries[:per_meeting])]
+            specifics += [
+                (rank, number, (half_name, "specific", query)) for rank, query in enumerate(queries[:per_meeting])
+            ]
             if number < general:
                 summaries = [
                     q for q in data["general_query_list"] if q["query"].strip().rstrip(".").lower() == GENERAL_QUERY
                 ]
-                generals += [(half, "general", (transcript, item["answer"])) for item in summaries[:1]]
-        queues[half] = [item for *_, item in sorted(specifics, key=lambda entry: entry[:2])] + generals
+                generals += [(half_name, "general", (transcript, item["answer"])) for item in summaries[:1]]
+        ordered = [item for *_, item in sorted(specifics, key=lambda entry: entry[:2])]
+        queues[half_name] = ordered[:limit] + generals
     return [item for pair in zip_longest(*queues.values()) for item in pair if item is not None]
 
 
@@ -143,6 +155,11 @@ def main() -> None:
     parser.add_argument("--general", type=int, default=3, help="whole-meeting summaries per half (default 3)")
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--max-passages", type=int, default=3, help="passages the LLM answer reads (default 3)")
+    parser.add_argument("--words", type=int, default=70, help="answer length the LLM is asked for (default 70)")
+    parser.add_argument("--max-words", type=int, default=100, help="LLM answers kept within (default 100)")
+    parser.add_argument("--max-sentences", type=int, default=5, help="LLM answer sentences asked for (default 5)")
+    parser.add_argument("--half", choices=HALVES, help="run and report one half only (tune on dev)")
+    parser.add_argument("--limit", type=int, help="run and report only the first N specific queries of each half")
     parser.add_argument("--answer-words", type=int, default=65, help="extractive answer length (default 65)")
     parser.add_argument("--no-founder", action="store_true", help="skip the founder-talk recap timing")
     parser.add_argument("--report-only", action="store_true", help="report the stored results, run nothing")
@@ -156,13 +173,17 @@ def main() -> None:
         print(f"skipped: {error}")
         return
     settings = {"n_ctx": args.n_ctx, "max_passages": args.max_passages, "answer_words": args.answer_words}
+    if (args.words, args.max_words, args.max_sentences) != (70, 100, 5):  # the defaults keep their results file
+        settings |= {"words": args.words, "max_words": args.max_words, "max_sentences": args.max_sentences}
     out = args.out or results_path(model, settings)
     done = current([json.loads(line) for line in out.read_text().splitlines()] if out.exists() else [])
     print(f"results: {out} ({len(done)} stored)")
     if not args.report_only:
         run(args, model, out, {(row["kind"], row["meeting"], row["query"]) for row in done})
         done = current([json.loads(line) for line in out.read_text().splitlines()] if out.exists() else [])
-    report(done)
+    items = select_items(args.per_meeting, args.general, args.half, args.limit)
+    chosen = {(kind, *_names(kind, item)) for _, kind, item in items}
+    report([row for row in done if (row["kind"], row["meeting"], row["query"]) in chosen])
 
 
 def run(args, model: Path, out: Path, done: set) -> None:
@@ -181,14 +202,20 @@ def run(args, model: Path, out: Path, done: set) -> None:
 
     config = GeneratorConfig(backend="llama-cpp", model=str(model), n_ctx=args.n_ctx)
     generator = create_generator(config, progress=print_step if args.verbose else None)
-    writer = LLMAnswerWriter(generator, max_passages=args.max_passages)
+    writer = LLMAnswerWriter(
+        generator,
+        max_passages=args.max_passages,
+        words=args.words,
+        max_words=args.max_words,
+        max_sentences=args.max_sentences,
+    )
     recapper = LLMRecapper(generator)
     extractive_writer = ExtractiveAnswerWriter(answer_words=args.answer_words)
     extractive_recapper = Recapper(Workspace(CACHE_DIR))  # recap_transcript reads no workspace
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     halves = val_halves()
     searcher = Searcher(Workspace(cached_workspace("qmsum-val", halves["dev"] + halves["check"])))
-    items = select_items(args.per_meeting, args.general)
+    items = select_items(args.per_meeting, args.general, args.half, args.limit)
     keys = [(kind, *_names(kind, item)) for _, kind, item in items]
     todo = [item for item, key in zip(items, keys, strict=True) if key not in done]
     print(f"model {model.name}: {len(items)} items, {len(todo)} to run (`uptime`: {os.getloadavg()[0]:.1f})")
@@ -320,6 +347,7 @@ def report(rows: list[dict]) -> None:
                     f"; {sum(r['invalid'] for r in done)} answer sentences with an invalid citation, "
                     f"{sum(g.get('citations_dropped', 0) for g in grounding)} of "
                     f"{sum(g.get('citations_checked', 0) for g in grounding)} citations dropped by the writer, "
+                    f"{sum(g.get('claims_dropped', 0) for g in grounding)} sentences dropped as unsupported, "
                     f"{sum(r['no_answer'] for r in done)} no-answer replies, "
                     f"{sum(r['method'] == 'extractive' for r in done)} extractive fallbacks"
                 )

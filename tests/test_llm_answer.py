@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from pipeline.llm.answer import NO_ANSWER, AnswerReply, LLMAnswerWriter, capped, compact_text, ground_reply
+from pipeline.llm.answer import NO_ANSWER, LLMAnswerWriter, capped, compact_text, ground_reply, passage_heading
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage
 from tests.llm_server import ScriptedGenerator, smollm_fixture  # noqa: F401  (fixture)
 
@@ -39,8 +37,9 @@ PASSAGES = [
 ]
 
 
-def reply(answerable: bool, *sentences: tuple[str, list[int]]) -> str:
-    return json.dumps({"answerable": answerable, "sentences": [{"text": t, "citations": c} for t, c in sentences]})
+def reply(*sentences: tuple[str, list[int]]) -> str:
+    """A plain-text reply: each sentence followed by its `[n]` markers."""
+    return " ".join(text + "".join(f" [{n}]" for n in cited) for text, cited in sentences)
 
 
 def test_real_model_answer_cites_only_existing_passages(smollm):
@@ -57,30 +56,76 @@ def test_real_model_answer_cites_only_existing_passages(smollm):
     assert report.citations_checked >= report.citations_dropped >= 0
 
 
-def test_citations_of_missing_passages_are_removed_and_counted():
+SHOWN = [f"{passage_heading(p)}\n{p.text}" for p in PASSAGES]
+
+
+def test_every_sentence_cites_passages_that_say_what_it_says():
     report = GroundingReport()
-    parsed = AnswerReply.model_validate_json(
-        reply(True, ("Consulting paid the bills [1].", [1, 3]), ("Invented.", [0, 7]), ("Support came first.", [2]))
+    text = (
+        "Consulting revenue paid the bills [1][3]. They sold ice cream to tourists in Lisbon [1]. "
+        "Maya said the first hire was a support engineer. [1]"
     )
-    sentences = ground_reply(parsed, passages=2, report=report)
+    sentences, unanswerable = ground_reply(text, SHOWN, report)
     assert [(s.text, s.citations) for s in sentences] == [
-        ("Consulting paid the bills.", [1]),
-        ("Support came first.", [2]),
+        ("Consulting revenue paid the bills.", [1]),  # [3] was not shown
+        ("Maya said the first hire was a support engineer.", [2]),  # found: [1] does not say it
     ]
-    assert (report.citations_checked, report.citations_dropped, report.claims_dropped) == (5, 3, 1)
+    assert not unanswerable
+    assert (report.citations_checked, report.citations_dropped, report.claims_dropped) == (4, 3, 1)
 
 
-def test_reply_without_valid_citations_says_the_passages_do_not_answer():
-    generator = ScriptedGenerator(replies=[reply(True, ("They sold ice cream.", [5]))])
-    answer = LLMAnswerWriter(generator).write(Answer(question="What did they sell?", passages=PASSAGES))
-    assert answer.answer == NO_ANSWER and answer.sentences[0].citations == []
-    assert answer.grounding.citations_dropped == 1 and answer.method == "llama-cpp"
+def test_list_replies_are_read_as_sentences_without_repeats():
+    report = GroundingReport()
+    text = (
+        "- Consulting revenue paid the bills.\n- Consulting revenue paid all the bills [1].\n2. First hire was support"
+    )
+    sentences, _ = ground_reply(text, SHOWN, report)
+    assert [(s.text, s.citations) for s in sentences] == [
+        ("Consulting revenue paid the bills.", [1]),
+        ("First hire was support.", [2]),
+    ]
+    assert report.claims_dropped == 0
+
+
+def test_a_reply_cut_off_at_the_token_limit_loses_only_its_unfinished_sentence():
+    text = "Consulting revenue paid the bills while the project grew. Their first hire was a su"
+    generator = ScriptedGenerator(replies=[text])
+    generator.chat = _finishing(generator.chat, "length")
+    answer = LLMAnswerWriter(generator).write(Answer(question="How was it funded?", passages=PASSAGES))
+    assert answer.answer == "Consulting revenue paid the bills while the project grew. [1]"
+    assert answer.method == "llama-cpp"
+    assert answer.grounding.claims_dropped == 0 and "cut off" in answer.grounding.fallbacks[0]
+
+
+def _finishing(chat, reason: str):
+    def wrapped(*args, **kwargs):
+        generation = chat(*args, **kwargs)
+        generation.finish_reason = reason
+        return generation
+
+    return wrapped
+
+
+def test_a_reply_without_a_valid_citation_falls_back_to_the_extractive_answer():
+    for text in ("They sold ice cream to tourists in Lisbon [1].", "I think it was consulting.", "{", ""):
+        generator = ScriptedGenerator(replies=[text])
+        answer = LLMAnswerWriter(generator).write(Answer(question="How was it funded?", passages=PASSAGES))
+        assert answer.method == "extractive" and len(generator.calls) == 1
+        assert [s.citations for s in answer.sentences] == [[1], [2]]
+        assert answer.answer.startswith("Consulting revenue paid the bills") and "[1]" in answer.answer
+        assert "no sentence of the reply is supported" in answer.grounding.fallbacks[-1]
+
+    extractive = [AnswerSentence(text="Our first hire was a support engineer.", citations=[2])]
+    given = Answer(question="Who came first?", passages=PASSAGES, sentences=extractive, method="extractive")
+    answer = LLMAnswerWriter(ScriptedGenerator(replies=["{"])).write(given)
+    assert answer.sentences == extractive and answer.method == "extractive"  # the extractive answer it was given
 
 
 def test_model_saying_unanswerable_is_respected():
-    generator = ScriptedGenerator(replies=[reply(False)])
-    answer = LLMAnswerWriter(generator).write(Answer(question="Who won the 1998 World Cup?", passages=PASSAGES))
-    assert answer.answer == NO_ANSWER
+    for text in ("NO ANSWER", "No answer."):
+        generator = ScriptedGenerator(replies=[text])
+        answer = LLMAnswerWriter(generator).write(Answer(question="Who won the 1998 World Cup?", passages=PASSAGES))
+        assert answer.answer == NO_ANSWER and answer.method == "llama-cpp"
 
 
 def test_no_passages_means_no_model_call():
@@ -89,24 +134,9 @@ def test_no_passages_means_no_model_call():
     assert answer.answer == NO_ANSWER and generator.calls == []
 
 
-def test_invalid_reply_after_repair_falls_back_to_the_extractive_answer():
-    generator = ScriptedGenerator(replies=["I think the answer is consulting.", '{"answerable": "maybe"}'])
-    answer = LLMAnswerWriter(generator).write(Answer(question="How was it funded?", passages=PASSAGES))
-    assert answer.method == "extractive" and len(generator.calls) == 2
-    assert [s.citations for s in answer.sentences] == [[1], [2]]
-    assert answer.answer.startswith("Consulting revenue paid the bills") and "[1]" in answer.answer
-    assert answer.grounding.fallbacks and "invalid reply" in answer.grounding.fallbacks[0]
-
-    extractive = [AnswerSentence(text="Our first hire was a support engineer.", citations=[2])]
-    given = Answer(question="Who came first?", passages=PASSAGES, sentences=extractive, method="extractive")
-    generator = ScriptedGenerator(replies=["{", "{"])
-    answer = LLMAnswerWriter(generator).write(given)
-    assert answer.sentences == extractive and answer.method == "extractive"  # the extractive answer it was given
-
-
 def test_passages_that_do_not_fit_the_context_are_left_out_and_recorded():
     long = [passage(" ".join(f"word{n}" for n in range(600)) + ".", 10 * i) for i in range(6)]
-    generator = ScriptedGenerator(replies=[reply(True, ("Words.", [1, 6]))])
+    generator = ScriptedGenerator(replies=[reply(("Word1, word2 and word3 were said.", [1, 6]))])
     generator.config = generator.config.model_copy(update={"n_ctx": 3000})
     writer = LLMAnswerWriter(generator, max_tokens=200, max_passages=6)
     answer = writer.write(Answer(question="What?", passages=long))
@@ -121,7 +151,7 @@ def test_the_model_reads_the_best_passages_compacted_in_the_order_they_were_said
     meeting = passage(turns, 30).model_copy(update={"speakers": ["Ann", "Bob"]})
     assert compact_text(meeting) == "Ann: We should ship in May.\nAnn: Because the demo is in June."
     ranked = [passage("Later we hired.", 40), meeting, passage("Never shown.", 5)]
-    generator = ScriptedGenerator(replies=[reply(True, ("Ann wanted May.", [2, 3]))])
+    generator = ScriptedGenerator(replies=[reply(("Ann said they should ship before the demo in June.", [2, 3]))])
     answer = LLMAnswerWriter(generator, max_passages=2).write(Answer(question="When?", passages=ranked))
     prompt = generator.calls[0][-1].text
     assert "Never shown" not in prompt and prompt.index("[2]") < prompt.index("[1]")  # time order, rank numbers

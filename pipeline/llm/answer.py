@@ -7,31 +7,29 @@ import time
 from typing import Any
 
 from haystack import component
-from pydantic import BaseModel, Field
 
 from pipeline.llm.base import Generator
 from pipeline.llm.prompts import prompt_messages
-from pipeline.llm.structured import generate_structured
+from pipeline.llm.recap_checks import is_specific, overlap, repeats
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage, format_timestamp
 from pipeline.text import clean_sentence
 
 NO_ANSWER = "The passages do not answer this question."
-_MARKER = re.compile(r"\s*\[(\d+)\]")
+#: What the model replies when the passages do not answer the question (`prompts/answer_system.jinja`).
+NO_ANSWER_REPLY = "NO ANSWER"
+#: A citation marker as the model writes it: `[2]`, `[1, 3]`, `[Passage 2]`.
+_MARKER = re.compile(r"\s*\[\s*(?:passages?\s*)?(\d+(?:\s*(?:,|and|&)\s*\d+)*)\s*\]", re.I)
+#: Markers written after a sentence's closing mark ("... May. [2]"), moved before it.
+_MARKERS_AFTER_END = re.compile(r"([.!?])((?:\s*\[\s*(?:passages?\s*)?\d[\d,&\sand]*\])+)", re.I)
+#: A sentence ends at `.`/`!`/`?` (after its markers) followed by space, or at a line end.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+#: A list bullet or number a model may start a line with despite the prompt.
+_BULLET = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
 _TURN = re.compile(r"^([^:\n]{1,60}):\s+(.*)$")
+#: Passages a sentence cites at most when the citations are found rather than written by the model.
+MAX_CITATIONS = 2
 #: Turns shorter than this after cleaning ("Yeah.", "Wood, wood.") are backchannels the model need not read.
 MIN_TURN_WORDS = 3
-
-
-class AnswerReplySentence(BaseModel):
-    text: str
-    citations: list[int] = Field(default_factory=list, max_length=6)
-
-
-class AnswerReply(BaseModel):
-    """What the model is asked to reply (its JSON schema is the response format)."""
-
-    answerable: bool
-    sentences: list[AnswerReplySentence] = Field(default_factory=list, max_length=8)
 
 
 def answer_text(sentences: list[AnswerSentence]) -> str:
@@ -75,24 +73,58 @@ def capped(sentences: list[AnswerSentence], max_words: int) -> list[AnswerSenten
     return kept
 
 
-def ground_reply(reply: AnswerReply, passages: int, report: GroundingReport) -> list[AnswerSentence]:
-    """The reply's sentences with only citations of passages 1..`passages` (inline `[n]` markers count too);
-    a sentence left with no citation is dropped. Counts go to `report`."""
-    sentences = []
-    for item in reply.sentences:
-        cited = [*item.citations, *(int(n) for n in _MARKER.findall(item.text))]
-        cited = list(dict.fromkeys(cited))
-        valid = [n for n in cited if 1 <= n <= passages]
-        report.citations_checked += len(cited)
-        report.citations_dropped += len(cited) - len(valid)
-        text = " ".join(_MARKER.sub("", item.text).split())
-        if not text:
+def reply_sentences(text: str) -> list[str]:
+    """The reply's sentences, each with its citation markers: markers written after the closing mark move before
+    it, bullets go, and a sentence ends at `.`/`!`/`?` or at a line end."""
+    text = _MARKERS_AFTER_END.sub(lambda match: f"{match.group(2)}{match.group(1)}", text.strip())
+    lines = (_BULLET.sub("", line.strip()) for line in text.splitlines())
+    return [sentence for line in lines for sentence in _SENTENCE_END.split(line) if sentence]
+
+
+def supporting(text: str, shown: list[str]) -> list[int]:
+    """The passages (1-based numbers into `shown`) that say what `text` says (`is_specific`: at least 3 of its
+    content words and 40% of them in the passage), most shared words first."""
+    found = [(overlap(text, passage)[0], n) for n, passage in enumerate(shown, start=1) if is_specific(text, passage)]
+    return [number for _, number in sorted(found, key=lambda item: -item[0])]
+
+
+def ground_reply(
+    text: str, shown: list[str], report: GroundingReport, cut_off: bool = False
+) -> tuple[list[AnswerSentence], bool]:
+    """The grounded sentences of a plain-text reply to passages `shown` (`[1]` is the first), and whether the model
+    said the passages do not answer (`NO ANSWER`).
+
+    Every sentence is checked against the passages: it cites those of the `[n]` markers the model wrote that
+    support it (`supporting`), else the passages that do (at most `MAX_CITATIONS`); a sentence no passage supports
+    is dropped, and so is one that repeats a kept sentence or, with `cut_off` (the reply hit the token limit), an
+    unfinished last sentence. Markers of passages not shown or not supporting their sentence count as dropped
+    citations in `report`."""
+    sentences = reply_sentences(text)
+    if cut_off and sentences and not sentences[-1].rstrip().endswith((".", "!", "?")):
+        report.fallbacks.append("answer: the reply was cut off at the token limit; its last sentence left out")
+        sentences = sentences[:-1]
+    kept: list[AnswerSentence] = []
+    unanswerable = False
+    for sentence in sentences:
+        marked = [int(n) for group in _MARKER.findall(sentence) for n in re.findall(r"\d+", group)]
+        marked = list(dict.fromkeys(marked))
+        body = " ".join(_MARKER.sub("", sentence).split())
+        body = re.sub(r"\s+([.,;:!?])", r"\1", body).strip()
+        if not body.strip(".!?"):
             continue
-        if valid:
-            sentences.append(AnswerSentence(text=text, citations=valid))
-        else:
+        if body.rstrip(".").upper() == NO_ANSWER_REPLY:
+            unanswerable = True
+            continue
+        support = supporting(body, shown)
+        confirmed = [n for n in marked if n in support]
+        report.citations_checked += len(marked)
+        report.citations_dropped += len(marked) - len(confirmed)
+        if not support:
             report.claims_dropped += 1
-    return sentences
+        elif not repeats(body, [sentence.text for sentence in kept]):
+            body = body if body.endswith((".", "!", "?")) else f"{body}."
+            kept.append(AnswerSentence(text=body, citations=confirmed or support[:MAX_CITATIONS]))
+    return kept, unanswerable and not kept
 
 
 def extractive_sentences(passages: list[Passage], limit: int = 3) -> list[AnswerSentence]:
@@ -106,12 +138,14 @@ def extractive_sentences(passages: list[Passage], limit: int = 3) -> list[Answer
 
 @component
 class LLMAnswerWriter:
-    """Writes the answer to a question from its best `max_passages` passages with an LLM, in at most `max_sentences`
-    sentences and `max_words` words; says so when the passages do not answer it.
+    """Writes the answer to a question from its best `max_passages` passages with an LLM: about `words` words in 3 to
+    `max_sentences` sentences (kept to whole sentences within `max_words`); says so when the passages do not answer.
 
-    Citations of passages that do not exist are removed and counted; a reply that stays invalid after the repair
-    attempt falls back to the extractive answer (the one `Searcher.ask` wrote, else the passages' highlighted
-    sentences), recorded in `grounding.fallbacks`.
+    The model replies in plain sentences, each ending with the passages it comes from as `[n]` markers (no JSON: no
+    tokens spent on its syntax, and a reply cut off at `max_tokens` loses only its unfinished last sentence).
+    Citations of passages the model was not shown are removed and counted, and a sentence left with none is dropped;
+    a reply with no cited sentence (and no `NO ANSWER`) falls back to the extractive answer (the one `Searcher.ask`
+    wrote, else the passages' highlighted sentences), recorded in `grounding.fallbacks`.
 
     `write(answer)` does the same for an `Answer` that already holds its passages (e.g. from `Searcher.ask`).
 
@@ -136,20 +170,22 @@ class LLMAnswerWriter:
     def __init__(
         self,
         generator: Generator,
-        max_sentences: int = 4,
+        max_sentences: int = 5,
         max_tokens: int | None = 256,
         max_passages: int = 3,
-        max_words: int = 90,
+        max_words: int = 100,
+        words: int = 70,
     ) -> None:
         if generator is None:
             raise ValueError("LLMAnswerWriter needs an LLM generator (llama-cpp or openai), not extractive")
-        if min(max_sentences, max_passages, max_words) < 1:
-            raise ValueError("max_sentences, max_passages and max_words must be at least 1")
+        if min(max_sentences, max_passages, max_words, words) < 1:
+            raise ValueError("max_sentences, max_passages, max_words and words must be at least 1")
         self.generator = generator
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
         self.max_passages = max_passages
         self.max_words = max_words
+        self.words = words
 
     def warm_up(self) -> None:
         self.generator.warm_up()
@@ -172,16 +208,16 @@ class LLMAnswerWriter:
         else:
             self.warm_up()
             messages, shown = self._messages(answer.question, answer.passages, report)
-            reply, attempts = generate_structured(
-                self.generator, messages, AnswerReply, label="answer", max_tokens=self.max_tokens
-            )
+            generation = self.generator.chat(messages, max_tokens=self.max_tokens, label="answer")
+            cut_off = generation.finish_reason == "length"
+            texts = [f"{passage_heading(passage)}\n{passage.text}" for passage in answer.passages[:shown]]
+            sentences, unanswerable = ground_reply(generation.text, texts, report, cut_off=cut_off)
             method = self.generator.method
-            if reply is None:
-                report.fallbacks.append(f"answer: invalid reply after a repair attempt ({attempts.errors[-1]})")
+            if not sentences and not unanswerable:
+                report.fallbacks.append("answer: no sentence of the reply is supported by a passage it was shown")
                 extractive = answer.sentences if answer.method == "extractive" else []
                 sentences, method = extractive or extractive_sentences(answer.passages), "extractive"
             else:
-                sentences = ground_reply(reply, shown, report) if reply.answerable else []
                 sentences = capped(sentences, self.max_words)
             sentences = sentences or [AnswerSentence(text=NO_ANSWER)]
         return answer.model_copy(
@@ -204,7 +240,12 @@ class LLMAnswerWriter:
             ranked.sort(key=lambda item: (item[1].talk_id, item[1].first_segment))
             items = [{"number": n, "heading": passage_heading(p), "text": compact_text(p)} for n, p in ranked]
             messages = prompt_messages(
-                "answer", question=question, passages=items, count=shown, max_sentences=self.max_sentences
+                "answer",
+                question=question,
+                passages=items,
+                count=shown,
+                max_sentences=self.max_sentences,
+                words=self.words,
             )
             needed = self.generator.count_message_tokens(messages) + reply_tokens + self.generator.safety_margin
             if needed <= self.generator.context_tokens:
