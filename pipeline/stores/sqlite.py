@@ -58,7 +58,7 @@ import sqlite_vec
 
 from pipeline.stores.base import (
     EMBEDDING_DIMENSION,
-    OWN_SENTENCES,
+    POOLED_SENTENCES,
     SENTENCE_KINDS,
     ChunkStore,
     Facets,
@@ -73,8 +73,9 @@ if TYPE_CHECKING:  # haystack (and with it torch) is imported only when chunks a
 
 DATABASE_NAME = "talks.db"
 SCHEMA_VERSION = 3  # 1: Porter-stemmed FTS5 index ranked by `bm25()` (rebuilt on the first writable open)
-# 2: no record of the kind of sentence embeddings (talks keeping some get `own` on the first writable open: the
-# sentences' own vectors were all ingest stored before the one-pass ingest; see `_ensure_schema`)
+# 2: no record of the kind of sentence embeddings (talks keeping some get `pooled` on the first writable open: schema 2
+# stored the sentences' own vectors before the one-pass ingest and pooled ones after it, and nothing tells them apart
+# without the model; read as pooled, a recap embeds their sentences itself, as for either; see `_ensure_schema`)
 BUSY_TIMEOUT_MS = 60_000  # a second writer waits this long for the first one's transaction
 TOKENIZER = ("unicode61", "remove_diacritics", "0", "tokenchars", "_")  # Haystack's BM25 words, see above
 LEGACY_TOKENIZER = ("porter", "unicode61", "remove_diacritics", "2")  # schema 1, still read when read-only
@@ -100,10 +101,11 @@ _SCHEMA = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0(embedding float[{EMBEDDING_DIMENSION}])",
 ]
 _KIND_COLUMN = "ALTER TABLE talks ADD COLUMN sentence_kind TEXT"
-# schema 1-2 talks with sentence embeddings: the sentences' own (see SCHEMA_VERSION); also how a read-only one is read
+# schema 1-2 talks with sentence embeddings: of unknown kind, read as pooled (see SCHEMA_VERSION); also how a
+# read-only one is read
 _OLD_KIND = (
     "CASE WHEN EXISTS (SELECT 1 FROM chunks c WHERE c.talk_id = talks.talk_id AND c.sentence_vectors IS NOT NULL)"
-    f" THEN '{OWN_SENTENCES}' END"
+    f" THEN '{POOLED_SENTENCES}' END"
 )
 _TEXT_INDEX = [
     "CREATE VIRTUAL TABLE chunks_fts USING fts5(content, content='', contentless_delete=1,"

@@ -226,8 +226,9 @@ def as_schema_2(path: Path) -> None:
     db.close()
 
 
-def test_a_schema_2_database_records_its_sentence_embeddings_as_their_own(tmp_path: Path):
-    """Before schema 3, stored sentence embeddings were the sentences' own (pooled ones came with schema 3)."""
+def test_a_schema_2_database_records_its_sentence_embeddings_as_pooled(tmp_path: Path):
+    """Schema 2 stored the sentences' own embeddings or (since the one-pass ingest) pooled ones, without saying
+    which: they are read as pooled, so that a recap embeds the sentences itself whichever they are."""
     folder = tmp_path / "ws"
     folder.mkdir()
     path = folder / "talks.db"
@@ -240,14 +241,14 @@ def test_a_schema_2_database_records_its_sentence_embeddings_as_their_own(tmp_pa
         item.chmod(item.stat().st_mode & ~0o222)
     try:  # read-only: read as it is
         with without_dac_override(), SqliteChunkStore(path) as store:
-            assert [store.header(talk)["sentence_kind"] for talk in ("alpha", "beta")] == [None, "own"]
+            assert [store.header(talk)["sentence_kind"] for talk in ("alpha", "beta")] == [None, "pooled"]
             assert store._connection().execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         for item in (path, folder):
             item.chmod(item.stat().st_mode | 0o200)
     with SqliteChunkStore(path) as store:  # writable: upgraded in place
         assert store._connection().execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
-        assert [store.header(talk)["sentence_kind"] for talk in ("alpha", "beta")] == [None, "own"]
+        assert [store.header(talk)["sentence_kind"] for talk in ("alpha", "beta")] == [None, "pooled"]
 
 
 def test_embedding_search_is_exact_cosine(store: SqliteChunkStore):
