@@ -74,6 +74,20 @@ def test_every_sentence_cites_passages_that_say_what_it_says():
     assert (report.citations_checked, report.citations_dropped, report.claims_dropped) == (4, 3, 1)
 
 
+def test_a_sentence_naming_someone_no_passage_mentions_is_dropped():
+    """The rest of the sentence is the passage's own words; the speaker is made up (as the prompt's example role)."""
+    report = GroundingReport()
+    text = (
+        "The Project Manager said consulting revenue paid the bills while the project grew. "
+        "Maya Lindqvist's first hire was a support engineer, because community questions ate their time."
+    )
+    sentences, _ = ground_reply(text, SHOWN, report)
+    assert [s.text for s in sentences] == [
+        "Maya Lindqvist's first hire was a support engineer, because community questions ate their time."
+    ]
+    assert report.claims_dropped == 1
+
+
 def test_list_replies_are_read_as_sentences_without_repeats():
     report = GroundingReport()
     text = (

@@ -26,6 +26,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 #: A list bullet or number a model may start a line with despite the prompt.
 _BULLET = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
 _TURN = re.compile(r"^([^:\n]{1,60}):\s+(.*)$")
+_WORD = re.compile(r"[a-z0-9']+")
+_NAME_WORD = re.compile(r"[A-Za-z][\w'-]*")
+_POSSESSIVE = re.compile(r"'s?$")
 #: Passages a sentence cites at most when the citations are found rather than written by the model.
 MAX_CITATIONS = 2
 #: Turns shorter than this after cleaning ("Yeah.", "Wood, wood.") are backchannels the model need not read.
@@ -88,6 +91,17 @@ def supporting(text: str, shown: list[str]) -> list[int]:
     return [number for _, number in sorted(found, key=lambda item: -item[0])]
 
 
+def unknown_names(text: str, shown: list[str]) -> list[str]:
+    """The capitalised words inside `text` (names and titles: not its first word, not all-capital acronyms, a
+    possessive's "'s" left out) that none of the `shown` passages says, headings and speakers included: a speaker the
+    model made up, e.g. "The Project Manager suggested …" in a meeting without one, copied from the prompt's example
+    (4 of 137 QMSum val answers). The word check of `supporting` does not see it, since the rest of such a sentence
+    is the passages' own."""
+    said = set(_WORD.findall(" ".join(shown).lower()))
+    capitalised = [word for word in _NAME_WORD.findall(text)[1:] if word[0].isupper() and not word.isupper()]
+    return [word for word in capitalised if not set(_WORD.findall(_POSSESSIVE.sub("", word).lower())) <= said]
+
+
 def ground_reply(
     text: str, shown: list[str], report: GroundingReport, cut_off: bool = False
 ) -> tuple[list[AnswerSentence], bool]:
@@ -96,9 +110,9 @@ def ground_reply(
 
     Every sentence is checked against the passages: it cites those of the `[n]` markers the model wrote that
     support it (`supporting`), else the passages that do (at most `MAX_CITATIONS`); a sentence no passage supports
-    is dropped, and so is one that repeats a kept sentence or, with `cut_off` (the reply hit the token limit), an
-    unfinished last sentence. Markers of passages not shown or not supporting their sentence count as dropped
-    citations in `report`."""
+    is dropped, and so is one naming someone or something no shown passage says (`unknown_names`), one that repeats a
+    kept sentence or, with `cut_off` (the reply hit the token limit), an unfinished last sentence. Markers of
+    passages not shown or not supporting their sentence count as dropped citations in `report`."""
     sentences = reply_sentences(text)
     if cut_off and sentences and not sentences[-1].rstrip().endswith((".", "!", "?")):
         report.fallbacks.append("answer: the reply was cut off at the token limit; its last sentence left out")
@@ -119,7 +133,7 @@ def ground_reply(
         confirmed = [n for n in marked if n in support]
         report.citations_checked += len(marked)
         report.citations_dropped += len(marked) - len(confirmed)
-        if not support:
+        if not support or unknown_names(body, shown):
             report.claims_dropped += 1
         elif not repeats(body, [sentence.text for sentence in kept]):
             body = body if body.endswith((".", "!", "?")) else f"{body}."
