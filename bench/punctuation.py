@@ -43,7 +43,7 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 from pipeline.components.punctuation import PunctuationModel, restore_segments  # noqa: E402
 from pipeline.components.quotes import normalise  # noqa: E402
 from pipeline.models import Segment  # noqa: E402
-from training.punctuation import Meeting, val_halves  # noqa: E402
+from training.punctuation import Meeting, read_turn, val_halves  # noqa: E402
 
 _END = (".", "?", "!")
 SETTINGS = {
@@ -73,6 +73,29 @@ def caption_segments(meeting: Meeting, seed: int = 0) -> list[Segment]:
         segments.append(Segment(index=len(segments), text=" ".join(words[position : position + size])))
         position += size
     return segments
+
+
+#: The project's own punctuated talk samples (`--samples`): written sentences, not QMSum's dialogue.
+SAMPLES = ("founder-talk.vtt", "panel-remote-teams.srt", "fireside-chat.txt")
+
+
+def sample_meeting(path: Path) -> Meeting:
+    """A punctuated sample talk read as QMSum meetings are (`read_turn` on each segment; its last word ends a
+    sentence), through the real parsers."""
+    from pipeline.sources import expand_sources, load_source
+
+    (item,) = expand_sources([str(path)])
+    words: list[str] = []
+    marks: list[int] = []
+    turns: list[tuple[str, int]] = []
+    for segment in load_source(item, None, None).segments:
+        segment_words, segment_marks = read_turn(segment.text)
+        words += segment_words
+        marks += segment_marks
+        if segment_words:
+            turns.append((segment.speaker or "", len(segment_words)))
+    marks[-1] = max(marks[-1], 2)
+    return Meeting(path.stem, words, marks, [True] + [mark >= 2 for mark in marks[:-1]], turns)
 
 
 def turn_segments(meeting: Meeting) -> list[Segment]:
@@ -152,11 +175,25 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None, help="default: the packaged weights")
     parser.add_argument("--limit", type=int, default=0, help="only the first N meetings of each half")
     parser.add_argument("--speed-only", action="store_true", help="only the words/s figures")
+    parser.add_argument("--samples", action="store_true", help="only the project's punctuated samples, as captions")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
     model = PunctuationModel.load(args.weights)
+    if args.samples:  # each cut into caption pieces three ways (seeds 0-2), pooled
+        print(f"load: {os.getloadavg()[0]:.2f}; the project's punctuated samples as captions, 3 random cuts each")
+        for name in SAMPLES:
+            meeting = sample_meeting(ROOT / "data" / name)
+            counts = sum(
+                score(meeting, restore_segments(model, caption_segments(meeting, seed))).values for seed in range(3)
+            )
+            found = figures(counts)
+            print(
+                f"  {name}: {len(meeting.words):,} words, boundary F1 {found['boundary F1']:.3f} "
+                f"(P {found['boundary P']:.3f}, R {found['boundary R']:.3f}), start caps {found['start caps']:.3f}"
+            )
+        return
     dev, check = val_halves()
     halves = {"dev": dev[: args.limit or None], "check": check[: args.limit or None]}
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5 min), torch threads 1")
