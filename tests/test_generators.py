@@ -184,8 +184,10 @@ def test_prompts_render_from_templates():
         passages=[{"number": 1, "heading": "T", "text": "Because."}],
         count=1,
         max_sentences=3,
+        words=70,
     )
     assert rendered[0].role.value == "system" and "[1] T" in rendered[1].text and "Why?" in rendered[1].text
+    assert "about 70 words" in rendered[0].text
 
 
 # --- OpenAI-compatible server --------------------------------------------------------------------------------------

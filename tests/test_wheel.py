@@ -86,7 +86,7 @@ def test_the_wheel_ships_the_prompts_and_works_without_the_checkout(installed: P
         "-c",
         "from pipeline.llm.prompts import prompt_messages\n"
         "messages = prompt_messages('answer', question='Why Apache?', passages=[{'number': 1, 'heading': 'x', "
-        "'text': 'We kept Apache.'}], count=1, max_sentences=3)\n"
+        "'text': 'We kept Apache.'}], count=1, max_sentences=3, words=70)\n"
         "print(messages[1].text)",
         cwd=tmp_path,
     ).stdout
