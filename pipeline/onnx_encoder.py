@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import onnxruntime
 
 Precision = Literal["int8", "fp32"]
@@ -76,22 +78,41 @@ def _torch_version() -> str:
 
 def model_files(model_dir: Path) -> dict[Precision, Path]:
     """The cached ONNX files of the model in `model_dir`, exported first if they are not there yet."""
+    fp32 = cached_file(model_dir, "model.onnx", lambda tmp: export_onnx(model_dir, tmp))
+    return {"fp32": fp32, "int8": cached_file(model_dir, "model.int8.onnx", lambda tmp: quantize_int8(fp32, tmp))}
+
+
+def cached_file(
+    model_dir: Path, name: str, write: Callable[[Path], None], damaged: os.stat_result | None = None
+) -> Path:
+    """The file `name` in the cache folder of the model in `model_dir`, made by `write(temporary path)` first if it
+    is not there. `damaged`: the `stat` of a cached file that would not load; if it is still that file (another
+    process may have replaced it meanwhile), it is deleted and made again. Made under the folder's file lock and
+    renamed into place, so concurrent first uses neither make it twice nor read half a file."""
     folder = cache_root() / cache_key(model_dir)
-    files: dict[Precision, Path] = {"fp32": folder / "model.onnx", "int8": folder / "model.int8.onnx"}
-    if all(path.is_file() for path in files.values()):
-        return files
+    target = folder / name
+    if damaged is None and target.is_file():
+        return target
     from filelock import FileLock
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder / ".lock"), timeout=600):
-            if not files["fp32"].is_file():
-                _atomic(files["fp32"], lambda tmp: export_onnx(model_dir, tmp))
-            if not files["int8"].is_file():
-                _atomic(files["int8"], lambda tmp: quantize_int8(files["fp32"], tmp))
+            if damaged is not None and _same_file(target, damaged):
+                target.unlink()
+            if not target.is_file():
+                _atomic(target, write)
     except OSError as error:
         raise OnnxEncoderError(f"cannot write the ONNX model cache {folder} ({error.strerror or error})") from None
-    return files
+    return target
+
+
+def _same_file(path: Path, seen: os.stat_result) -> bool:
+    try:
+        now = path.stat()
+    except OSError:
+        return False
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (seen.st_ino, seen.st_size, seen.st_mtime_ns)
 
 
 def _atomic(target: Path, write) -> None:

@@ -1,17 +1,30 @@
-"""The MiniLM context features of the punctuation model: one state a word, at its first sub-token, over windows."""
+"""The MiniLM context features of the punctuation model: one state a word, at its first sub-token, over windows;
+run through the cached ONNX export of the layers (the default) or torch."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline import punctuation_context
-from pipeline.punctuation_context import ContextEncoder
+from pipeline.config import ConfigError
+from pipeline.onnx_encoder import CACHE_ENV
+from pipeline.punctuation_context import BACKEND_ENV, ContextEncoder
+from tests.conftest import ROOT
+
+ODD = ["i", "think", "pricing", "is", "hard", "\x00", "x" * 400, "日本語", "🙂", "3.5", "don't"]
 
 
 @pytest.fixture(scope="module")
 def encoder() -> ContextEncoder:
-    return ContextEncoder(layers=2)
+    encoder = ContextEncoder(layers=2)
+    assert encoder.backend == "onnx" and encoder.model is None
+    return encoder
 
 
 def test_a_word_reads_its_first_sub_token_as_the_full_model_does(encoder: ContextEncoder) -> None:
@@ -35,9 +48,58 @@ def test_a_word_reads_its_first_sub_token_as_the_full_model_does(encoder: Contex
 def test_long_and_odd_streams_give_one_state_a_word(encoder: ContextEncoder) -> None:
     """Several windows, a word the tokenizer drops (a control character), one far longer than a window allows."""
     rng = np.random.default_rng(0)
-    pool = ["i", "think", "pricing", "is", "hard", "\x00", "x" * 400, "日本語", "🙂", "3.5", "don't"]
-    words = [pool[k] for k in rng.integers(0, len(pool), size=900)]
+    words = [ODD[k] for k in rng.integers(0, len(ODD), size=900)]
     features = encoder.encode(words)
     assert features.shape == (900, punctuation_context.DIM)
     assert np.isfinite(features).all() and (np.abs(features).sum(axis=1) > 0).all()
     assert encoder.encode([]).shape == (0, punctuation_context.DIM)
+
+
+def test_the_onnx_layers_give_the_torch_layers_states(encoder: ContextEncoder) -> None:
+    """Several windows of an odd stream: the ONNX export (queries of the last layer at the read positions only)
+    gives the torch layers' states."""
+    rng = np.random.default_rng(1)
+    words = [ODD[k] for k in rng.integers(0, len(ODD), size=700)] + "so what is pricing really".split() * 40
+    torch_encoder = ContextEncoder(layers=2, backend="torch")
+    assert torch_encoder.session is None
+    assert encoder.encode(words) == pytest.approx(torch_encoder.encode(words), abs=1e-4)
+
+
+def test_a_missing_or_damaged_export_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    words = "so the unbelievable thing about pricing is".split()
+    first = ContextEncoder(layers=1)  # an empty cache: exported
+    (exported,) = tmp_path.glob("*/context-1-*.onnx")
+    expected = first.encode(words)
+    exported.write_bytes(b"not a model")  # a damaged file (the export itself is written whole, then renamed)
+    second = ContextEncoder(layers=1)
+    assert second.backend == "onnx"
+    assert exported.stat().st_size > 1000
+    assert second.encode(words) == pytest.approx(expected, abs=1e-6)
+
+
+def test_without_a_cache_the_torch_layers_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(blocked / "onnx"))  # under a file: cannot be created
+    encoder = ContextEncoder(layers=1)
+    assert encoder.backend == "torch" and encoder.encode(["pricing"]).shape == (1, punctuation_context.DIM)
+    assert "punctuation context runs on torch: cannot write the ONNX model cache" in caplog.text
+    monkeypatch.setenv(BACKEND_ENV, "tensorflow")
+    with pytest.raises(ConfigError, match="TALKS_PUNCTUATION_CONTEXT='tensorflow' is not"):
+        ContextEncoder(layers=1)
+
+
+def test_the_onnx_context_imports_neither_torch_nor_transformers(encoder: ContextEncoder) -> None:
+    """With the export cached (the module's encoder made it), encoding in a new process loads no torch (`torch._C`:
+    `pipeline` puts a deferred stand-in under "torch") and no transformers."""
+    code = (
+        "import sys; from pipeline.punctuation_context import ContextEncoder; "
+        "shape = ContextEncoder(layers=2).encode(['so', 'what']).shape; "
+        "print(shape, sorted({'torch._C', 'transformers'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(BACKEND_ENV, None)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[0] == "(2, 384) []"
