@@ -30,6 +30,17 @@ def ingestor_factory():
 
 
 @pytest.fixture(scope="session")
+def extractive():
+    """One extractive `Recapper` without a workspace, warm (its sentence encoder, the recap's default, loads once a
+    session), for the recaps of transcripts the tests build and the LLM recappers' extractive stage."""
+    from pipeline.recap import Recapper
+
+    recapper = Recapper()
+    recapper.warm_up()
+    return recapper
+
+
+@pytest.fixture(scope="session")
 def sample_workspace(tmp_path_factory, ingestor_factory):
     """A workspace with every bundled sample ingested."""
     from pipeline.sources import expand_sources, load_source

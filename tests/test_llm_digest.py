@@ -14,7 +14,7 @@ from pipeline.models import EventDigest, Transcript
 from pipeline.sources.files import load_file
 from tests.conftest import DATA
 from tests.llm_server import smollm_config
-from tests.test_llm_recap import OVERVIEW, crafted_replies, opening, scripted
+from tests.test_llm_recap import OPENING, OVERVIEW, crafted_replies, opening, scripted
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def renamed(transcript: Transcript, talk_id: str) -> Transcript:
 
 @pytest.fixture(scope="module")
 def two_talks(founder) -> list[Transcript]:
-    first = opening(founder, 40)
+    first = opening(founder, OPENING)
     return [first, renamed(first, "founder-encore")]
 
 
@@ -42,14 +42,14 @@ def assert_quotes_verbatim(digest: EventDigest, talks: list[Transcript]) -> None
             assert " ".join(quote.text.split()).lower() in " ".join(spoken.split()).lower()
 
 
-def test_event_themes_regroup_the_talk_themes(two_talks):
+def test_event_themes_regroup_the_talk_themes(two_talks, extractive):
     reduce_reply = {
         "overview": "Two openings of the same talk.",
         "themes": [{"title": "Openings everywhere", "talk_themes": ["T1.1", "T2.1", "T9.9", "T1.1"]}],
     }
     replies = crafted_replies() + crafted_replies() + [json.dumps(reduce_reply)]
     generator = scripted(*replies)
-    digest = LLMEventDigester(LLMRecapper(generator, max_themes=2)).digest("Summit", two_talks)
+    digest = LLMEventDigester(LLMRecapper(generator, max_themes=2, extractive=extractive)).digest("Summit", two_talks)
     assert len(generator.calls) == 5  # a theme and an overview a talk, then the reduce
     assert EventDigest.model_validate_json(digest.model_dump_json()) == digest
     assert digest.overview == "Two openings of the same talk." and digest.event == "Summit"
@@ -66,17 +66,19 @@ def test_event_themes_regroup_the_talk_themes(two_talks):
     assert_quotes_verbatim(digest, two_talks)
 
 
-def test_talk_themes_no_event_theme_claims_are_kept(two_talks):
+def test_talk_themes_no_event_theme_claims_are_kept(two_talks, extractive):
     reduce_reply = {"overview": "An event.", "themes": [{"title": "Only the first", "talk_themes": ["T1.1"]}]}
     replies = crafted_replies() + crafted_replies() + [json.dumps(reduce_reply)]
-    digest = LLMEventDigester(LLMRecapper(scripted(*replies), max_themes=2)).digest("S", two_talks)
+    recapper = LLMRecapper(scripted(*replies), max_themes=2, extractive=extractive)
+    digest = LLMEventDigester(recapper).digest("S", two_talks)
     assert [theme.title for theme in digest.themes] == ["Only the first", "Why Driftwood went open source"]
     assert digest.themes[1].talk_ids == ["founder-encore"]
 
 
-def test_an_invalid_reduce_reply_falls_back_to_the_talk_themes(two_talks):
+def test_an_invalid_reduce_reply_falls_back_to_the_talk_themes(two_talks, extractive):
     replies = crafted_replies() + crafted_replies() + ["not json", '{"themes": 3}']
-    digest = LLMEventDigester(LLMRecapper(scripted(*replies), max_themes=2)).digest("S", two_talks)
+    recapper = LLMRecapper(scripted(*replies), max_themes=2, extractive=extractive)
+    digest = LLMEventDigester(recapper).digest("S", two_talks)
     assert any(f.startswith("event themes:") for f in digest.grounding.fallbacks)
     assert [theme.talk_ids for theme in digest.themes] == [["founder-talk"], ["founder-encore"]]
     assert digest.overview == f"{OVERVIEW} {OVERVIEW}"

@@ -22,7 +22,6 @@ from pipeline.llm.recap import LLMRecapper, talk_sentences, theme_schema
 from pipeline.llm.recap_checks import check_rewrite, check_takeaway, repeats, snap_quote, title_problem
 from pipeline.llm.settings import GeneratorConfig
 from pipeline.models import Quote, TalkRecap, Transcript, format_timestamp
-from pipeline.recap import Recapper
 from pipeline.render import render
 from pipeline.sources.files import load_file
 from pipeline.text import clean_sentence
@@ -41,14 +40,6 @@ NAMES = ["Maya Lindqvist"]
 @pytest.fixture(scope="module")
 def talk() -> Transcript:
     return TranscriptCleaner().run(transcript=load_file(DATA / "founder-talk.vtt"))["transcript"]
-
-
-@pytest.fixture(scope="module")
-def extractive() -> Recapper:
-    """One extractive recapper (the embedding model loads once) for every recap of the module."""
-    recapper = Recapper()
-    recapper.warm_up()
-    return recapper
 
 
 def opening(talk: Transcript, segments: int) -> Transcript:
@@ -115,7 +106,10 @@ def scripted(*replies: Callable[[str], str] | str) -> ScriptedGenerator:
     return ScriptedGenerator(respond=respond)
 
 
-FIRST_THEME = theme_reply(  # the reply for the talk's first 40 segments (one theme, segments 2-39)
+# The talk's opening the crafted replies are written for: one extractive theme (segments 2-34), whose candidate
+# sentences are found by the recap's sentence encoder (the same 8 with the int8 ONNX default and with torch).
+OPENING = 35
+FIRST_THEME = theme_reply(  # the reply for the talk's first `OPENING` segments
     "Why Driftwood went open source",
     [
         (  # framed, but followed by "that …": rewritten to the point itself
@@ -123,21 +117,22 @@ FIRST_THEME = theme_reply(  # the reply for the talk's first 40 segments (one th
             "Maya Lindqvist emphasizes that a column rename locked a table of four hundred million rows for forty "
             "minutes.",
         ),
-        ("open-sourced Driftwood", "The speaker discusses the importance of open source."),
+        ("founder of Driftwood", "The speaker discusses the importance of open source."),
         ("eleven thousand teams", "Driftwood is used by about ninety thousand teams."),  # a number it never says
         ("column rename", "A column rename locked a big table during peak traffic in Brazil."),  # picked twice
         (99, "An invented claim about revenue."),  # no such sentence
-        (  # joins the sentence before it ("Bootstrapping, so the three years …"): cites both
-            "four people to forty",
-            "Driftwood bootstrapped for three years with no venture money while the team went from four people "
-            "to forty.",
+        (  # joins the sentence after it ("A column rename, on a table with … four hundred million rows"): cites both
+            "payments company",
+            "In 2018 a migration went wrong at a payments company: a column rename locked a table of four hundred "
+            "million rows.",
         ),
     ],
 )
 
 
 def crafted_replies() -> list[Callable[[str], str] | str]:
-    """The replies for the talk's first 40 segments (`scripted`): the theme's (`FIRST_THEME`), then the overview."""
+    """The replies for the talk's first `OPENING` segments (`scripted`): the theme's (`FIRST_THEME`), then the
+    overview."""
     return [FIRST_THEME, json.dumps({"overview": OVERVIEW, "questions": []})]
 
 
@@ -208,7 +203,7 @@ def test_a_quote_starting_mid_sentence_grows_to_the_whole_sentence(talk):
 
 
 def test_takeaways_are_written_from_picked_sentences_checked_or_replaced(talk, extractive):
-    transcript = opening(talk, 40)
+    transcript = opening(talk, OPENING)
     generator = scripted(FIRST_THEME, json.dumps({"overview": OVERVIEW, "questions": []}))
     recap = LLMRecapper(generator, extractive=extractive).recap_transcript(transcript)
     assert len(generator.calls) == 2
@@ -217,17 +212,19 @@ def test_takeaways_are_written_from_picked_sentences_checked_or_replaced(talk, e
     assert 3 <= len(shown) <= 8 and [int(n) for n, _, _ in shown] == list(range(1, len(shown) + 1))
     (theme,) = recap.themes
     assert theme.title == "Why Driftwood went open source"
-    texts = [t.text for t in theme.takeaways]
-    assert texts == [
-        "Why we open-sourced Driftwood and what that actually did for us as a business.",  # extractive
-        "Driftwood bootstrapped for three years with no venture money while the team went from four people to forty.",
-        "A column rename locked a table of four hundred million rows for forty minutes.",  # rewritten
-    ]
-    joined = theme.takeaways[1].citations[0]
-    assert "three years" in text_of(transcript, joined.first_segment, joined.last_segment)
-    assert "four people to forty" in text_of(transcript, joined.first_segment, joined.last_segment)
+    plain = [t.text for t in extractive.recap_transcript(transcript).themes[0].takeaways]
+    (filled,) = [t for t in theme.takeaways if t.text in plain]  # for the rejected ones
+    joined, rewritten = [t for t in theme.takeaways if t is not filled]  # in the order they are said
+    assert joined.text == (
+        "In 2018 a migration went wrong at a payments company: a column rename locked a table of four hundred "
+        "million rows."
+    )
+    cited = joined.citations[0]
+    assert "payments company" in text_of(transcript, cited.first_segment, cited.last_segment)
+    assert "four hundred million rows" in text_of(transcript, cited.first_segment, cited.last_segment)
+    assert rewritten.text == "A column rename locked a table of four hundred million rows for forty minutes."
     # the citation is the picked sentence's span, and the time shown with it in the prompt
-    cited = theme.takeaways[2].citations[0]
+    cited = rewritten.citations[0]
     assert "column rename" in text_of(transcript, cited.first_segment, cited.last_segment)
     (time,) = [t for _, t, text in shown if "column rename" in text]
     assert format_timestamp(cited.start) == time
@@ -314,17 +311,17 @@ def test_the_model_reads_only_candidate_sentences_of_its_theme(talk, extractive)
 
 
 def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
-    transcript = opening(talk, 40)
+    transcript = opening(talk, OPENING)
     first = (
         "A column rename on a table of four hundred million rows locked it for forty minutes. It happened during "
         "peak traffic in Brazil."
     )
-    second = "Then something unexpected happened: people used it. The team went from four people to forty."
+    second = "Driftwood started as a side project and is used by eleven thousand teams. Maya Lindqvist founded it."
     paragraphs = [
         (["column rename"], first),
         (["eleven thousand"], "Driftwood made 90 million dollars in its first year. Teams loved it."),  # a figure
-        (["people used it", "four people to forty"], second),
-        (["open-sourced Driftwood"], "The speaker discusses the importance of open source."),  # vague
+        (["eleven thousand", "founder of Driftwood"], second),
+        (["payments company"], "The speaker discusses the importance of open source."),  # vague
         (["column rename"], f"In her words, {first[:1].lower()}{first[1:]}"),  # the first one again
     ]
 
@@ -347,7 +344,7 @@ def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
     (section,) = prose.sections
     # each kept paragraph carries the time of the first sentence it tells
     assert section.title == recap.themes[0].title
-    assert section.paragraphs == [f"{first[:-1]} (00:02:42).", f"{second[:-1]} (00:02:12)."]
+    assert section.paragraphs == [f"{first[:-1]} (00:02:42).", f"{second[:-1]} (00:00:50)."]
     dropped = "section 1: 3 paragraphs dropped (a number its sentences do not say; repeats another paragraph; vague)"
     assert dropped in recap.grounding.fallbacks
     markdown = render(recap, "md")

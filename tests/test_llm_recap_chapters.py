@@ -10,7 +10,6 @@ from pathlib import Path
 from pipeline.components.cleaner import TranscriptCleaner
 from pipeline.llm.recap import LLMRecapper
 from pipeline.models import Chapter
-from pipeline.recap import Recapper
 from pipeline.sources.files import load_file
 from tests.llm_server import ScriptedGenerator
 
@@ -22,7 +21,7 @@ CHAPTERS = [
 ]
 
 
-def test_llm_themes_follow_the_uploaders_chapters():
+def test_llm_themes_follow_the_uploaders_chapters(extractive):
     talk = TranscriptCleaner().run(transcript=load_file(DATA / "founder-talk.vtt"))["transcript"]
     transcript = talk.model_copy(
         update={"segments": talk.segments[:120], "talk": talk.talk.model_copy(update={"chapters": CHAPTERS})}
@@ -35,7 +34,6 @@ def test_llm_themes_follow_the_uploaders_chapters():
             return json.dumps({"title": f"{max(said, key=len).capitalize()} notes", "takeaways": []})
         return json.dumps({"overview": "An overview.", "questions": []})
 
-    extractive = Recapper()
     expected = extractive.recap_transcript(transcript)
     recap = LLMRecapper(ScriptedGenerator(respond=respond), extractive=extractive).recap_transcript(transcript)
 

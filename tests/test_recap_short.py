@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.models import Segment, Talk, TalkRecap, Transcript
-from pipeline.recap import Recapper, build_digest_pipeline, pipeline_inputs
+from pipeline.recap import Recapper, pipeline_inputs
 from pipeline.render import render_recap
 
 SHORT_TALKS = [
@@ -27,12 +27,9 @@ def transcript(number: int, lines: list[str], **talk: object) -> Transcript:
 
 
 @pytest.fixture(scope="module")
-def recapper(tmp_path_factory) -> Recapper:
-    from pipeline.workspace import Workspace
-
-    recapper = Recapper(Workspace(tmp_path_factory.mktemp("short")))
-    recapper.warm_up()
-    return recapper
+def recapper(extractive) -> Recapper:
+    """The session's extractive recapper (`recap_transcript` and the digest pipeline need no workspace)."""
+    return extractive
 
 
 @pytest.mark.parametrize("themes", [None, 3])
@@ -69,11 +66,9 @@ def test_a_long_talk_overview_quotes_only_its_opening(recapper: Recapper):
     assert "It opens: “Yes. No. Okay." in recap.overview
 
 
-def test_an_event_of_short_talks_gets_a_digest():
+def test_an_event_of_short_talks_gets_a_digest(recapper: Recapper):
     talks = [transcript(n, lines, event="Tiny Conf") for n, lines in enumerate(SHORT_TALKS[:4])]
-    pipeline = build_digest_pipeline()
-    pipeline.warm_up()
-    digest = pipeline.run(pipeline_inputs(talks, None))["builder"]["digest"]
+    digest = recapper.digest_pipeline.run(pipeline_inputs(talks, None))["builder"]["digest"]
     assert digest.themes == [] and digest.overview.startswith("Tiny Conf brought together 4 talks")
     assert digest.grounding.fallbacks == ["themes: none, the talks are too short"]
 
