@@ -52,31 +52,27 @@ class RecapSettings:
     key_quotes: int = 5
     overview_words: int = 120
     model: str = EMBEDDING_MODEL_NAME
-    # the encoder of the sentences a stored talk's recap embeds itself (every sentence of a talk whose store keeps
-    # none of their own vectors, as for talks ingested now): the int8 ONNX export, twice as fast as torch on one
-    # thread with the same recap quality on QMSum val (`bench/recap_encoder_qmsum.py`); None: `TALKS_RECAP_ENCODER`,
-    # else onnx-int8. Transcripts recapped without a store (and event digests) embed with torch unless it is set.
+    # the encoder of the sentences a recap or digest embeds itself (every sentence of a transcript recapped without
+    # a store, of an event digest, of a stored talk whose store keeps none of their own vectors as for talks
+    # ingested now; the few missing ones of a talk with own vectors): the int8 ONNX export, twice as fast as torch
+    # on one thread with the same recap quality on QMSum val (`bench/recap_encoder_qmsum.py`). None: named by
+    # `resolved` when a pipeline is built (`TALKS_RECAP_ENCODER`, else onnx-int8), and recorded in the parameters.
     sentence_encoder: str | None = None
 
     def resolved(self) -> RecapSettings:
-        """These settings with `sentence_encoder` named."""
+        """These settings with `sentence_encoder` named (`EncoderSettingError`, one line, for a bad
+        `TALKS_RECAP_ENCODER`): the one place it is chosen."""
         if self.sentence_encoder is not None:
             return self
         return replace(self, sentence_encoder=encoder_choice(RECAP_ENCODER_ENV, "onnx-int8"))
 
 
-def _sentence_encoder(settings: RecapSettings, vectors: Any) -> str:
-    """The encoder of the sentences the recap embeds itself: see `RecapSettings.sentence_encoder`."""
-    if vectors is None:
-        return settings.sentence_encoder or "torch"
-    return settings.resolved().sentence_encoder or "onnx-int8"
-
-
 def _add_theme_components(pipeline: Pipeline, settings: RecapSettings, vectors: Any = None) -> None:
-    """Everything up to grounded themes; the caller adds and connects the builder. `vectors`: a store keeping
-    sentence embeddings (see `StoredSentenceEmbedder`), so that sentences embedded at ingest are not embedded again."""
+    """Everything up to grounded themes; the caller adds and connects the builder. `settings`: resolved (see
+    `RecapSettings.resolved`). `vectors`: a store keeping sentence embeddings (see `StoredSentenceEmbedder`), so
+    that sentences embedded at ingest are not embedded again."""
     pipeline.add_component("splitter", SentenceSplitter())
-    embedder = document_embedder(encoder=_sentence_encoder(settings, vectors))
+    embedder = document_embedder(encoder=settings.sentence_encoder)
     pipeline.add_component("embedder", embedder if vectors is None else StoredSentenceEmbedder(embedder, vectors))
     pipeline.add_component(
         "segmenter",
@@ -130,7 +126,7 @@ def build_recap_pipeline(settings: RecapSettings = RecapSettings(), vectors: Any
     from pipeline.pipelines import io_metadata
 
     pipeline = Pipeline(metadata=io_metadata(pipeline_inputs("transcripts", "theme_count"), {"recap": "builder.recap"}))
-    settings = replace(settings, sentence_encoder=_sentence_encoder(settings, vectors))
+    settings = settings.resolved()
     _add_theme_components(pipeline, settings, vectors)
     pipeline.add_component("builder", RecapBuilder(overview_words=settings.overview_words, parameters=asdict(settings)))
     _connect_builder(pipeline)
@@ -140,7 +136,7 @@ def build_recap_pipeline(settings: RecapSettings = RecapSettings(), vectors: Any
 def build_digest_pipeline(settings: RecapSettings = RecapSettings()) -> Pipeline:
     """Several talks of an event → `EventDigest` (themes shared across talks first)."""
     pipeline = Pipeline()
-    settings = replace(settings, sentence_encoder=_sentence_encoder(settings, None))
+    settings = settings.resolved()
     _add_theme_components(pipeline, settings)
     pipeline.add_component(
         "builder", DigestBuilder(overview_words=settings.overview_words, parameters=asdict(settings))
@@ -407,10 +403,10 @@ class Recapper:
         self, workspace: Workspace | None = None, settings: RecapSettings = RecapSettings(), store: Any = None
     ) -> None:
         self.workspace = workspace
-        self.settings = settings
+        self.settings = settings.resolved()  # both pipelines embed with the same encoder, the environment read once
         self._vectors = _sentence_store(workspace, store)
-        self.pipeline = build_recap_pipeline(settings, self._vectors)
-        self.digest_pipeline = build_digest_pipeline(settings)
+        self.pipeline = build_recap_pipeline(self.settings, self._vectors)
+        self.digest_pipeline = build_digest_pipeline(self.settings)
         self._warm = False
 
     def warm_up(self) -> None:

@@ -32,7 +32,9 @@ def counting(embedder, monkeypatch) -> list[int]:
     return embedded
 
 
-def test_a_talk_with_pooled_sentence_vectors_is_recapped_from_its_sentences_own(sample_workspace, monkeypatch):
+def test_a_talk_with_pooled_sentence_vectors_is_recapped_from_its_sentences_own(
+    sample_workspace, extractive, monkeypatch
+):
     stored = Recapper(sample_workspace)
     stored.warm_up()
     embedder = stored.pipeline.get_component("embedder")
@@ -44,8 +46,8 @@ def test_a_talk_with_pooled_sentence_vectors_is_recapped_from_its_sentences_own(
     with_store = stored.recap("founder-talk")
     sentences = SentenceSplitter().run(transcripts=[transcript])["documents"]
     assert embedded == [len(sentences)]  # every sentence embedded, once, nothing probed
-    plain = Recapper(settings=RecapSettings(sentence_encoder="onnx-int8"))  # the encoder of a stored talk's recap
-    assert comparable(with_store) == comparable(plain.recap_transcript(transcript))
+    # without a store, every sentence embedded with the same encoder as the stored talk's
+    assert comparable(with_store) == comparable(extractive.recap_transcript(transcript))
 
 
 def test_stored_own_vectors_are_taken_and_only_the_missing_sentences_embedded(tmp_path: Path, monkeypatch):
@@ -64,22 +66,33 @@ def test_stored_own_vectors_are_taken_and_only_the_missing_sentences_embedded(tm
     assert max(abs(a - b) for a, b in zip(result[0].embedding, own[2].embedding, strict=True)) < 2e-3
 
 
-def test_a_stored_talk_embeds_its_sentences_with_the_int8_encoder_unless_told_otherwise(tmp_path: Path, monkeypatch):
-    """The sentences a stored talk's recap embeds itself go through the int8 ONNX model (same recap quality on QMSum
-    val: `bench/recap_encoder_qmsum.py`); `TALKS_RECAP_ENCODER` names another. Without a store, torch as before."""
+def test_recaps_and_digests_embed_sentences_with_the_int8_encoder_unless_told_otherwise(tmp_path: Path, monkeypatch):
+    """The sentences a recap embeds itself (a stored talk's, a transcript's without a store, an event digest's) go
+    through the int8 ONNX model (same recap quality on QMSum val: `bench/recap_encoder_qmsum.py`), chosen once for
+    both pipelines and recorded in the parameters; `TALKS_RECAP_ENCODER` names another, a bad name is one error."""
     from pipeline.components.embedders import PackagedDocumentEmbedder
     from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
     from pipeline.embedding import EncoderSettingError
-    from pipeline.recap import build_recap_pipeline
+    from pipeline.workspace import Workspace
 
-    store = SqliteChunkStore(tmp_path / "talks.db")
+    def embedders(recapper: Recapper) -> list:
+        stored = recapper.pipeline.get_component("embedder")
+        return [getattr(stored, "embedder", stored), recapper.digest_pipeline.get_component("embedder")]
+
+    workspace = Workspace(tmp_path)
+    SqliteChunkStore(tmp_path / "talks.db").close()  # an existing store: the recap pipeline reads vectors from it
     monkeypatch.delenv("TALKS_RECAP_ENCODER", raising=False)
-    embedder = build_recap_pipeline(vectors=store).get_component("embedder").embedder
-    assert isinstance(embedder, OnnxDocumentEmbedder) and embedder.precision == "int8"
-    assert isinstance(build_recap_pipeline().get_component("embedder"), PackagedDocumentEmbedder)
+    with_store, without = Recapper(workspace), Recapper()
+    assert isinstance(with_store.pipeline.get_component("embedder"), StoredSentenceEmbedder)
+    for embedder in embedders(with_store) + embedders(without):
+        assert isinstance(embedder, OnnxDocumentEmbedder) and embedder.precision == "int8"
+    assert with_store.settings.sentence_encoder == without.settings.sentence_encoder == "onnx-int8"
+    for pipeline in (with_store.pipeline, without.pipeline, without.digest_pipeline):
+        assert pipeline.get_component("builder").parameters["sentence_encoder"] == "onnx-int8"
     monkeypatch.setenv("TALKS_RECAP_ENCODER", "torch")
-    assert isinstance(build_recap_pipeline(vectors=store).get_component("embedder").embedder, PackagedDocumentEmbedder)
-    assert RecapSettings().resolved().sentence_encoder == "torch"
+    for embedder in embedders(Recapper(workspace)) + embedders(Recapper()):
+        assert isinstance(embedder, PackagedDocumentEmbedder)
+    assert Recapper(settings=RecapSettings(sentence_encoder="onnx")).settings.sentence_encoder == "onnx"  # not env
     monkeypatch.setenv("TALKS_RECAP_ENCODER", "int4")
     with pytest.raises(EncoderSettingError, match="TALKS_RECAP_ENCODER='int4'"):
-        build_recap_pipeline(vectors=store)
+        Recapper()
