@@ -9,8 +9,14 @@ words in 3 to `--max-sentences` sentences, kept within `--max-words`. `--half de
 first 16 dev queries only (tune there; the full run reuses them). Citations: every sentence of an LLM answer must
 cite passages the model was shown (`invalid` counts sentences that do not; the writer keeps only sentences a shown
 passage supports, and the grounding totals count the model's `[n]` markers it dropped). General queries: the
-"Summarize the whole meeting" query of the first `--general` meetings of each half, against the LLM recap's
-overview (and overview plus takeaways) and the extractive recap's. ROUGE-1/2/Lsum F1 (rouge_score, stemmed).
+whole-meeting query of the first `--general` meetings of each half ("Summarize the whole meeting." where there is
+one, else the meeting's general query in other words, as `bench/themes_qmsum.py` picks it: every val meeting has
+one), against the LLM recap's overview (and overview plus takeaways) and the extractive recap's on the same
+meeting. Recap rows go to their own file (keyed by the model and `--n-ctx`), carry the written themes and are
+redone when the recap prompts or the overview code change; when only the overview's prompt or code changed
+(`recap_system`/`recap_theme_user` as before), the stored themes are reused and only the overview is re-written
+(`LLMRecapper.rewrite_overview`: the same call a full recap ends with, at temperature 0). ROUGE-1/2/Lsum F1
+(rouge_score, stemmed).
 Queries are run dev and check interleaved, and every result is appended to a JSONL file keyed by the model, the
 writer settings and the prompt templates
 (`/tmp/talks-bench-cache/llm-qmsum-<key>.jsonl`), so a rerun resumes where the last one stopped and a partial run
@@ -18,7 +24,7 @@ still reports both halves. Needs the local Qwen model (`talks models install qwe
 and exits 0.
 
 Run: `nice -n 10 python bench/llm_qmsum.py [--per-meeting 4 --general 3 --no-founder --report-only]
-[--half dev --limit 16]`.
+[--half dev --limit 16]`; whole-meeting recaps of both halves only: `--per-meeting 0 --general 18 --no-founder`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -39,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from bench.qmsum import CACHE_DIR, HALVES, cached_workspace, highlighted, interval, load_meeting, val_halves
+from bench.themes_qmsum import general_reference
 from pipeline.llm.base import ProgressEvent, UsageTotals
 from pipeline.llm.install import ModelInstallError, resolve_model
 from pipeline.models import GroundingReport, TalkRecap
@@ -114,11 +122,8 @@ def select_items(
             specifics += [
                 (rank, number, (half_name, "specific", query)) for rank, query in enumerate(queries[:per_meeting])
             ]
-            if number < general:
-                summaries = [
-                    q for q in data["general_query_list"] if q["query"].strip().rstrip(".").lower() == GENERAL_QUERY
-                ]
-                generals += [(half_name, "general", (transcript, item["answer"])) for item in summaries[:1]]
+            if number < general and data["general_query_list"]:
+                generals.append((half_name, "general", (transcript, general_reference(data))))
         ordered = [item for *_, item in sorted(specifics, key=lambda entry: entry[:2])]
         queues[half_name] = ordered[:limit] + generals
     return [item for pair in zip_longest(*queues.values()) for item in pair if item is not None]
@@ -142,10 +147,32 @@ def results_path(model: Path, settings: dict) -> Path:
     return CACHE_DIR / f"llm-qmsum-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
 
+def recap_results_path(model: Path, n_ctx: int) -> Path:
+    """The JSONL file of the whole-meeting recaps of this model (its rows carry the keys of `recap_keys`)."""
+    key = json.dumps({"model": model.name, "n_ctx": n_ctx}, sort_keys=True)
+    return CACHE_DIR / f"llm-qmsum-recap-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
+
+
+def recap_keys() -> tuple[str, str]:
+    """(themes key, recap key): the digest of the prompts the themes are written with, and of all recap prompts
+    plus the overview's settings of `LLMRecapper` (a row whose recap key differs is redone; its themes are reused
+    when its themes key is today's)."""
+    from pipeline.llm.recap import LLMRecapper
+
+    themes = prompts_digest(("recap_system", "recap_theme_user"))
+    words = inspect.signature(LLMRecapper).parameters["overview_max_words"].default
+    recap = hashlib.sha256(f"{prompts_digest(('recap_',))} {words}".encode()).hexdigest()[:16]
+    return themes, recap
+
+
 def current(rows: list[dict]) -> list[dict]:
-    """The rows made with today's prompts: every answer row, and recap rows of the current recap prompts."""
-    recap = prompts_digest(("recap_",))
+    """The rows made with today's prompts: every answer row, and recap rows of the current recap key."""
+    recap = recap_keys()[1]
     return [row for row in rows if row["kind"] == "specific" or row.get("prompts") == recap]
+
+
+def read_rows(*paths: Path) -> list[dict]:
+    return [json.loads(line) for path in paths if path.exists() for line in path.read_text().splitlines()]
 
 
 def main() -> None:
@@ -176,18 +203,22 @@ def main() -> None:
     if (args.words, args.max_words, args.max_sentences) != (70, 100, 5):  # the defaults keep their results file
         settings |= {"words": args.words, "max_words": args.max_words, "max_sentences": args.max_sentences}
     out = args.out or results_path(model, settings)
-    done = current([json.loads(line) for line in out.read_text().splitlines()] if out.exists() else [])
-    print(f"results: {out} ({len(done)} stored)")
+    recap_out = recap_results_path(model, args.n_ctx)
+    stored = read_rows(out, recap_out)
+    done = current(stored)
+    print(f"results: {out}, recaps: {recap_out} ({len(done)} stored)")
     if not args.report_only:
-        run(args, model, out, {(row["kind"], row["meeting"], row["query"]) for row in done})
-        done = current([json.loads(line) for line in out.read_text().splitlines()] if out.exists() else [])
+        run(args, model, out, recap_out, {(row["kind"], row["meeting"], row["query"]) for row in done}, stored)
+        done = current(read_rows(out, recap_out))
     items = select_items(args.per_meeting, args.general, args.half, args.limit)
     chosen = {(kind, *_names(kind, item)) for _, kind, item in items}
     report([row for row in done if (row["kind"], row["meeting"], row["query"]) in chosen])
 
 
-def run(args, model: Path, out: Path, done: set) -> None:
-    """Answers and recaps every selected item not in `done`, appending each result to `out` as it ends."""
+def run(args, model: Path, out: Path, recap_out: Path, done: set, stored: list[dict]) -> None:
+    """Answers and recaps every selected item not in `done`, appending each answer to `out` and each recap to
+    `recap_out` as it ends; a recap whose themes are stored (`stored`, with today's themes key) is only given a new
+    overview."""
     from rouge_score import rouge_scorer
 
     from pipeline.components.answer import ExtractiveAnswerWriter
@@ -195,7 +226,7 @@ def run(args, model: Path, out: Path, done: set) -> None:
     from pipeline.llm.factory import create_generator
     from pipeline.llm.recap import LLMRecapper
     from pipeline.llm.settings import GeneratorConfig
-    from pipeline.models import Answer
+    from pipeline.models import Answer, Theme
     from pipeline.query import Searcher
     from pipeline.recap import Recapper
     from pipeline.workspace import Workspace
@@ -218,6 +249,8 @@ def run(args, model: Path, out: Path, done: set) -> None:
     items = select_items(args.per_meeting, args.general, args.half, args.limit)
     keys = [(kind, *_names(kind, item)) for _, kind, item in items]
     todo = [item for item, key in zip(items, keys, strict=True) if key not in done]
+    themes_key, recap_key = recap_keys()
+    written = {r["meeting"]: r for r in stored if r["kind"] == "general" and r.get("themes_key") == themes_key}
     print(f"model {model.name}: {len(items)} items, {len(todo)} to run (`uptime`: {os.getloadavg()[0]:.1f})")
     for number, (half, kind, item) in enumerate(todo, start=1):
         meeting, query = _names(kind, item)
@@ -252,10 +285,16 @@ def run(args, model: Path, out: Path, done: set) -> None:
             }
         else:
             transcript, gold = item
-            started = time.perf_counter()
-            recap = recapper.recap_transcript(transcript)
-            seconds = time.perf_counter() - started
             baseline = extractive_recapper.recap_transcript(transcript)
+            reused = written.get(meeting)
+            started = time.perf_counter()
+            if reused is None:
+                recap = recapper.recap_transcript(transcript)
+            else:  # the themes of a stored recap, written with today's theme prompts: only the overview is new
+                themes = [Theme.model_validate(theme) for theme in reused["themes"]]
+                overview, _, grounding = recapper.rewrite_overview(transcript, themes, baseline.overview)
+                recap = TalkRecap(talk=transcript.talk, overview=overview, themes=themes, grounding=grounding)
+            seconds = time.perf_counter() - started
             row |= {
                 "llm": rouge(scorer, recap.overview, gold),
                 "extractive": rouge(scorer, baseline.overview, gold),
@@ -263,12 +302,18 @@ def run(args, model: Path, out: Path, done: set) -> None:
                 "extractive_full": rouge(scorer, recap_text(baseline), gold),
                 "llm_words": len(recap.overview.split()),
                 "extractive_words": len(baseline.overview.split()),
-                "grounding": recap.grounding.model_dump(),
+                "full_words": len(recap_text(recap).split()),
+                "extractive_full_words": len(recap_text(baseline).split()),
+                "grounding": recap.grounding.model_dump() if reused is None else reused["grounding"],
+                "overview_fallback": any(f.startswith("overview:") for f in recap.grounding.fallbacks),
                 "text": recap.overview,
-                "prompts": prompts_digest(("recap_",)),
+                "themes": [theme.model_dump(mode="json") for theme in recap.themes],
+                "themes_key": themes_key,
+                "prompts": recap_key,
+                "reused_themes": reused is not None,
             }
         row |= {"seconds": round(seconds, 1), "usage": usage_since(before, generator.usage)}
-        with out.open("a") as file:
+        with (out if kind == "specific" else recap_out).open("a") as file:
             file.write(json.dumps(row) + "\n")
         print(
             f"  {number}/{len(todo)} {half} {kind} {meeting}: {seconds:.0f}s, R-1 {row['llm']['rouge1']:.1f} "
@@ -323,17 +368,22 @@ def report(rows: list[dict]) -> None:
             cells = [
                 _cell(chosen[half], lambda r, m=metric, k=method: r[k][m]) for metric in METRICS[:2] for half in HALVES
             ]
-            words = [r[f"{method.split('_')[0]}_words"] for h in HALVES for r in chosen[h]]
+            full = {"llm_full": "full_words", "extractive_full": "extractive_full_words"}
+            field = full.get(method, method + "_words")
+            words = [r[field] for h in HALVES for r in chosen[h] if field in r]
             name = {"llm_full": "llm overview+takeaways", "extractive_full": "extr. overview+takeaways"}.get(
                 method, method
             )
-            print(" | ".join([f"{name:>22}", f"{np.mean(words):5.0f}" if "full" not in method else f"{'':>5}", *cells]))
-        cells = [
-            _cell(chosen[half], lambda r, m=metric: r["llm"][m] - r["extractive"][m], signed=True)
-            for metric in METRICS[:2]
-            for half in HALVES
-        ]
-        print(" | ".join([f"{'llm − extractive':>22}", f"{'':>5}", *cells]))
+            print(" | ".join([f"{name:>22}", f"{np.mean(words):5.0f}" if words else f"{'':>5}", *cells]))
+        for llm, extractive, name in [("llm", "extractive", "llm − extractive")] + (
+            [("llm_full", "extractive_full", "full: llm − extractive")] if kind == "general" else []
+        ):
+            cells = [
+                _cell(chosen[half], lambda r, m=metric, a=llm, b=extractive: r[a][m] - r[b][m], signed=True)
+                for metric in METRICS[:2]
+                for half in HALVES
+            ]
+            print(" | ".join([f"{name:>22}", f"{'':>5}", *cells]))
         for half in HALVES:
             done = chosen[half]
             if not done:
@@ -350,6 +400,12 @@ def report(rows: list[dict]) -> None:
                     f"{sum(g.get('claims_dropped', 0) for g in grounding)} sentences dropped as unsupported, "
                     f"{sum(r['no_answer'] for r in done)} no-answer replies, "
                     f"{sum(r['method'] == 'extractive' for r in done)} extractive fallbacks"
+                )
+            else:
+                line += (
+                    f"; {sum(r.get('reused_themes', False) for r in done)} overviews re-written over stored themes "
+                    f"(their time is the overview's), {sum(r.get('overview_fallback', False) for r in done)} "
+                    "overviews fell back to the extractive one"
                 )
             print(line)
 

@@ -9,7 +9,8 @@
    `enum` holds the numbers, so llama.cpp's grammar cannot pick another. A takeaway's citation is its sentence's
    span by construction. Replies are capped at `max_tokens`.
 3. One call for the overview (and, for a post, the questions the talk answers) from the written takeaways; its
-   vague sentences are dropped, and an overview under 12 or over 90 words falls back to the extractive one.
+   vague sentences are dropped, and an overview under 12 or over `overview_max_words` (90) words falls back to
+   the extractive one.
 4. For `style="prose"`, a theme's paragraphs are asked for in the same conversation as its takeaways, so llama.cpp
    reuses the whole prompt from its cache and reads only the new request. Each paragraph names the numbered
    sentences it tells (an `enum` again) and is checked against them (`paragraph_problem`); it gets the time of the
@@ -270,6 +271,7 @@ class LLMRecapper:
         excerpt_tokens: int = 700,
         max_tokens: int | None = 320,
         section_tokens: int | None = 520,
+        overview_max_words: int = 90,
         extractive: Recapper | None = None,
         verifier: QuoteVerifier | None = None,
         on_plan: Callable[[int, int], None] | None = None,
@@ -283,6 +285,8 @@ class LLMRecapper:
         :param max_tokens: longest reply of one call (None: the generator's `max_tokens`).
         :param section_tokens: longest reply of a prose section's call (2 to 4 paragraphs with their sentence
             numbers: Qwen's hit 320 tokens and were cut off).
+        :param overview_max_words: an overview longer than this falls back to the extractive one (the points copied
+            out rather than summed up).
         :param extractive: the extractive `Recapper` (made when first needed if not given).
         :param verifier: the `QuoteVerifier` (made here if not given).
         :param on_plan: told `(calls made, calls planned)` for the recap under way (repair attempts come on top)."""
@@ -301,6 +305,7 @@ class LLMRecapper:
         self.excerpt_tokens = excerpt_tokens
         self.max_tokens = max_tokens
         self.section_tokens = section_tokens
+        self.overview_max_words = overview_max_words
         self._extractive = extractive
         self.on_plan = on_plan
         self.verifier = verifier or QuoteVerifier()
@@ -374,6 +379,18 @@ class LLMRecapper:
                 intro=overview, questions=questions or talk_questions(recap, transcript), sections=sections
             )
         return recap
+
+    def rewrite_overview(
+        self, transcript: Transcript, themes: list[Theme], extractive_overview: str, style: RecapStyle = "bullets"
+    ) -> tuple[str, list[str], GroundingReport]:
+        """(overview, questions, grounding) of a recap whose themes are already written: the last call of
+        `recap_transcript` alone, `extractive_overview` its fallback (`bench/llm_qmsum.py` re-writes the overviews
+        of stored recaps with it when only the overview's prompt or code changed)."""
+        self.warm_up()
+        run = _Run(transcript, TalkText.of(transcript), framing_pattern(transcript.talk.speakers))
+        run.extractive = TalkRecap(talk=transcript.talk, overview=extractive_overview)
+        overview, questions = self._overview(run, themes, style)
+        return overview, questions, run.report
 
     def _plan(self, made: int, planned: int) -> None:
         if self.on_plan is not None:
@@ -593,8 +610,8 @@ class LLMRecapper:
         reason = "every sentence vague ('the importance of …')" if sentences and not overview else None
         if overview and len(overview.split()) < 12:
             reason = f"'{overview[:60]}' is too short"
-        elif len(overview.split()) > 90:  # the points copied out rather than summed up
-            reason = f"{len(overview.split())} words, not 2 or 3 sentences"
+        elif len(overview.split()) > self.overview_max_words:  # the points copied out rather than summed up
+            reason = f"{len(overview.split())} words, over {self.overview_max_words}"
         if reason is not None or not overview:
             run.fallback("overview", "the extractive overview", reason=reason)
             return run.extractive.overview if run.extractive else "", []
