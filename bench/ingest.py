@@ -14,6 +14,11 @@ pooled embedder batches chunks by token count (`pipeline.sentence_pooling.token_
 plain embedder) by characters: `raw encode, token-length batches` encodes the same texts in the pooled embedder's
 batches, so `ingest_many` over it is what the rest of the pipeline costs (punctuation, pooling, writes), and the two
 raw rows side by side are the batching's gain.
+
+The punctuation restorer reads MiniLM context features through ONNX Runtime (`pipeline.punctuation_context`, the
+shipped path); `ingest_many, torch context` runs the same as `ingest_many` with the features from the torch layers
+(the path before), side by side, and `punctuation restoration` prices the restorer alone (the two caption talks, as
+the pipeline restores them). The machine load is printed before and after.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from pipeline.components.punctuation import restore_segments
 from pipeline.ingest import Ingestor
 from pipeline.models import Transcript
 from pipeline.pipelines import IndexSettings
+from pipeline.punctuation_context import ContextEncoder
 from pipeline.query import Searcher
 from pipeline.sentence_pooling import offsets_tokenizer, token_batches
 from pipeline.sources import expand_sources, load_source
@@ -83,6 +90,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
     parser.add_argument("--queries", type=int, default=40)
     args = parser.parse_args()
+    print(f"load before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min)")
     transcripts = list(corpus(args.copies))
     hours = sum(t.duration or 0 for t in transcripts) / 3600
     settings = IndexSettings()
@@ -116,6 +124,24 @@ def main() -> None:
 
         memory_ingestor = Ingestor(Workspace(Path(directory) / "memory"), settings, StoreConfig(kind="memory"))
         memory_ingestor.warm_up()
+        torch_context = Ingestor(Workspace(Path(directory) / "torch-context"), settings)
+        torch_context.warm_up()
+        restorer = ingestor.pipeline.get_component("punctuation")
+        cleaner = ingestor.pipeline.get_component("cleaner")
+        cleaned = [cleaner.run(transcript=transcript)["transcript"] for transcript in transcripts]
+        restored = [t for t in cleaned if restorer.run(transcript=t)["restored"]]  # what the restorer restores
+        restoring = restorer._model
+        context = restoring._encoder
+        torch_model = torch_context.pipeline.get_component("punctuation")._model
+        torch_model._encoder = ContextEncoder(torch_model.context_layers, backend="torch")
+
+        def many_torch_context() -> None:
+            outcomes = list(torch_context.ingest_many(transcripts))
+            assert all(o.result for o in outcomes)
+
+        def punctuation() -> None:
+            for transcript in restored:
+                restore_segments(restoring, transcript.segments)
 
         def many_memory() -> None:
             outcomes = list(memory_ingestor.ingest_many(transcripts))
@@ -127,6 +153,8 @@ def main() -> None:
             "ingest_many": many,
             "memory": many_memory,
             "ingest": one_by_one,
+            "torch_context": many_torch_context,
+            "punctuation": punctuation,
         }
         for run in methods.values():  # warm every path once
             run()
@@ -158,22 +186,30 @@ def main() -> None:
         f"corpus: {len(transcripts)} talks, {hours:.2f} transcript-hours, {len(texts)} chunks; "
         f"batch size {batch_size}, torch threads {torch.get_num_threads()}, {args.repeats} interleaved rounds"
     )
+    threads = context.session.get_session_options().intra_op_num_threads if context.session else "-"
+    words = sum(len(segment.text.split()) for transcript in restored for segment in transcript.segments)
+    print(
+        f"punctuation context: the first {restoring.context_layers} MiniLM layers through {context.backend} (ONNX "
+        f"Runtime intra-op threads {threads}); {len(restored)} talks restored ({words:,} words)"
+    )
     labels = {
         "raw": "raw SentenceTransformer.encode",
         "raw_tokens": "raw encode, token-length batches",
         "ingest_many": "Ingestor.ingest_many, talks together",
         "memory": "ingest_many, memory store (no sentences)",
         "ingest": "Ingestor.ingest, talk by talk",
+        "torch_context": "ingest_many, torch context",
+        "punctuation": "punctuation restoration",
     }
     for name, label in labels.items():
         wall = min(w for w, _ in rounds[name])  # the round least disturbed by other jobs
         cpu = statistics.median(c for _, c in rounds[name])
         line = f"{label:<40} best round {wall:6.2f}s  {len(texts) / wall:6.1f} chunks/s"
-        if not name.startswith("raw"):
+        if not name.startswith("raw") and name != "punctuation":
             line += f"  {hours * 60 / wall:5.2f} transcript-hours/minute"
         print(line + f"  (median cpu {cpu:.2f}s)")
-    pairs = [(name, "raw") for name in ("raw_tokens", "ingest_many", "memory", "ingest")]
-    for name, base in [*pairs, ("ingest_many", "raw_tokens")]:
+    pairs = [(name, "raw") for name in ("raw_tokens", "ingest_many", "memory", "ingest", "torch_context")]
+    for name, base in [*pairs, ("ingest_many", "raw_tokens"), ("torch_context", "raw_tokens")]:
         # overhead per round (each round runs both side by side), then the median over rounds
         walls = [w / r - 1 for (w, _), (r, _) in zip(rounds[name], rounds[base], strict=True)]
         cpus = [c / r - 1 for (_, c), (_, r) in zip(rounds[name], rounds[base], strict=True)]
@@ -185,10 +221,17 @@ def main() -> None:
             + ", ".join(f"{100 * w:+.0f}%" for w in walls)
             + ")"
         )
+    shares = [c / r for (_, c), (_, r) in zip(rounds["punctuation"], rounds["raw"], strict=True)]
+    print(
+        f"punctuation restoration alone: median cpu {100 * statistics.median(shares):.1f}% of raw encode (rounds "
+        + ", ".join(f"{100 * share:.1f}%" for share in shares)
+        + ")"
+    )
     print(f"`talks ask` cold start (new process, model load, index load, one query): {cold:.2f}s")
     p50 = statistics.median(latencies)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     print(f"warm query latency over {len(latencies)} questions: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
