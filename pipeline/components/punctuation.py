@@ -13,7 +13,7 @@ two-layer bidirectional GRU; about 1.3 M parameters, stored as float16 in `pipel
 shipped network also reads context features from the first two layers of the packaged MiniLM encoder
 (`pipeline.punctuation_context`, frozen; `NetworkShape.context`), which the package installs: only the network's own
 weights are stored. A weights file may also hold an ensemble of such networks, whose probabilities are averaged
-(the MiniLM features are computed once for all of them).
+(the MiniLM features are computed once for all of them); the shipped file holds two.
 """
 
 from __future__ import annotations
