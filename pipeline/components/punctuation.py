@@ -354,7 +354,7 @@ class PunctuationRestorer:
     )
     result = restorer.run(transcript=transcript)
     print(result["restored"], [segment.text for segment in result["transcript"].segments])
-    # True ['So, what is pricing really?', 'I think it is the first thing a customer learns about you.']
+    # True ['So what is pricing really?', 'I think it is the first thing a customer learns about you.']
     ```
     """
 
