@@ -94,9 +94,9 @@ def supporting(text: str, shown: list[str]) -> list[int]:
 def unknown_names(text: str, shown: list[str]) -> list[str]:
     """The capitalised words inside `text` (names and titles: not its first word, not all-capital acronyms, a
     possessive's "'s" left out) that none of the `shown` passages says, headings and speakers included: a speaker the
-    model made up, e.g. "The Project Manager suggested …" in a meeting without one, copied from the prompt's example
-    (4 of 137 QMSum val answers). The word check of `supporting` does not see it, since the rest of such a sentence
-    is the passages' own."""
+    model made up, e.g. "The Project Manager suggested …" in a meeting without one, copied from the prompt's former
+    example (4 of 137 QMSum val answers). The word check of `supporting` does not see it, since the rest of such a
+    sentence is the passages' own."""
     said = set(_WORD.findall(" ".join(shown).lower()))
     capitalised = [word for word in _NAME_WORD.findall(text)[1:] if word[0].isupper() and not word.isupper()]
     return [word for word in capitalised if not set(_WORD.findall(_POSSESSIVE.sub("", word).lower())) <= said]
