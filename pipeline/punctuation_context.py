@@ -41,6 +41,7 @@ from pipeline.onnx_encoder import OnnxEncoderError
 Backend = Literal["onnx", "torch"]
 BACKEND_ENV = "TALKS_PUNCTUATION_CONTEXT"  # onnx (the default) or torch
 EXPORT_FORMAT = 1  # bump when the context export changes: a new cache file name
+INPUTS = ("input_ids", "attention_mask", "positions")  # the export's inputs, in order
 
 DIM = 384  # the encoder's hidden size
 MAX_PIECES = 6  # sub-tokens kept of one word
@@ -200,14 +201,24 @@ def context_session(folder: Path, layers: int, threads: int) -> Any:
     (once). Raises `OnnxEncoderError` when no working export can be made."""
     path = context_file(folder, layers)
     try:
-        return onnx_encoder._session(path, threads)
+        return _context_session(path, threads)
     except OnnxEncoderError:
         try:
             seen = path.stat()
         except OSError:  # deleted meanwhile: made again below
             seen = None
         path = context_file(folder, layers, damaged=seen) if seen else context_file(folder, layers)
-        return onnx_encoder._session(path, threads)
+        return _context_session(path, threads)
+
+
+def _context_session(path: Path, threads: int) -> Any:
+    """The session of a cached export, refused (`OnnxEncoderError`) if its inputs are not the context export's:
+    a file that loads but is some other model would otherwise fail at the first `run`."""
+    session = onnx_encoder._session(path, threads)
+    names = [item.name for item in session.get_inputs()]
+    if names != list(INPUTS):
+        raise OnnxEncoderError(f"{path}: inputs {names} are not the punctuation context's {list(INPUTS)}")
+    return session
 
 
 def export_layers(folder: Path, layers: int, target: Path, tolerance: float = 1e-4) -> None:
@@ -267,7 +278,7 @@ def _export_layers(folder: Path, layers: int, target: Path, tolerance: float) ->
             model,
             (sample, sample, torch.zeros((2, 3), dtype=torch.long)),
             str(target),
-            input_names=["input_ids", "attention_mask", "positions"],
+            input_names=list(INPUTS),
             output_names=["states"],
             dynamic_axes={"input_ids": rows, "attention_mask": rows, "positions": reads, "states": reads},
             opset_version=17,

@@ -78,6 +78,30 @@ def test_a_missing_or_damaged_export_is_made_again(tmp_path: Path, monkeypatch: 
     assert second.encode(words) == pytest.approx(expected, abs=1e-6)
 
 
+def test_a_cached_file_of_another_model_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that loads but is not the context export (other inputs) is exported again, not run."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    words = "so the unbelievable thing about pricing is".split()
+    expected = ContextEncoder(layers=1).encode(words)
+    (exported,) = tmp_path.glob("*/context-1-*.onnx")
+    tensor = helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, [None, None])
+    other = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Identity", ["token_type_ids"], ["out"])],
+            "other",
+            [tensor],
+            [helper.make_tensor_value_info("out", TensorProto.INT64, [None, None])],
+        )
+    )
+    onnx.save(other, str(exported))
+    again = ContextEncoder(layers=1)
+    assert again.backend == "onnx"
+    assert again.encode(words) == pytest.approx(expected, abs=1e-6)
+
+
 def test_without_a_cache_the_torch_layers_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("")
