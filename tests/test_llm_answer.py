@@ -75,7 +75,8 @@ def test_every_sentence_cites_passages_that_say_what_it_says():
 
 
 def test_a_sentence_naming_someone_no_passage_mentions_is_dropped():
-    """The rest of the sentence is the passage's own words; the speaker is made up (as the prompt's example role)."""
+    """The rest of the sentence is the passage's own words; the speaker is made up (as the prompt's former example
+    role)."""
     report = GroundingReport()
     text = (
         "The Project Manager said consulting revenue paid the bills while the project grew. "
