@@ -21,7 +21,7 @@ from pipeline.llm.llama_cpp import LlamaCppGenerator
 from pipeline.llm.recap import LLMRecapper, talk_sentences, theme_schema
 from pipeline.llm.recap_checks import check_rewrite, check_takeaway, repeats, snap_quote, title_problem
 from pipeline.llm.settings import GeneratorConfig
-from pipeline.models import Quote, TalkRecap, Transcript, format_timestamp
+from pipeline.models import Citation, Quote, Takeaway, TalkRecap, Theme, Transcript, format_timestamp
 from pipeline.render import render
 from pipeline.sources.files import load_file
 from pipeline.text import clean_sentence
@@ -359,6 +359,60 @@ def test_prose_with_an_llm_reuses_the_theme_conversation(talk, extractive):
 def test_recapper_needs_an_llm():
     with pytest.raises(ValueError, match="LLM"):
         LLMRecapper(create_generator(GeneratorConfig()))
+
+
+def overview_themes(talk: Transcript) -> list[Theme]:
+    """One written theme of the talk's opening (what `rewrite_overview` sums up)."""
+    citation = Citation(talk_id=talk.talk.id, first_segment=2, last_segment=3, start=talk.segments[2].start)
+    said = "A column rename locked a table of four hundred million rows for forty minutes."
+    return [Theme(title="Driftwood", takeaways=[Takeaway(text=said, citations=[citation])], talk_ids=[talk.talk.id])]
+
+
+LONG_OVERVIEW = [  # the model's sentences, 23 + 27 + 24 + 25 words: 99 in all, over the default cap of 90
+    "Maya Lindqvist explains how Driftwood began as a script she wrote after a column rename locked a table of "
+    "four hundred million rows.",
+    "The lock lasted forty minutes during peak traffic at a payments company in 2018, and it taught her team to "
+    "treat every migration as a risky deploy.",
+    "She then describes why the team released the tool as open source and how eleven thousand teams came to "
+    "rely on it within years.",
+    "Finally she talks about the license change they considered, the lawyers and founders they asked for advice, "
+    "and why they chose to keep the license.",
+]
+
+
+def test_an_overlong_overview_is_cut_to_its_opening_whole_sentences(talk):
+    """Over `overview_max_words`, the overview keeps the model's first sentences that fit (verbatim) rather than
+    falling back to the extractive one; the reply's budget grows with the cap, so a long reply is not cut off."""
+    generator = scripted(json.dumps({"overview": " ".join(LONG_OVERVIEW), "questions": []}))
+    budgets: list[int | None] = []
+    chat = generator.chat
+
+    def recording(messages, **options):
+        budgets.append(options.get("max_tokens"))
+        return chat(messages, **options)
+
+    generator.chat = recording
+    recapper = LLMRecapper(generator)
+    overview, _, grounding = recapper.rewrite_overview(talk, overview_themes(talk), "The extractive overview.")
+    assert overview == " ".join(LONG_OVERVIEW[:3]) and len(overview.split()) == 74
+    assert not any(f.startswith("overview:") for f in grounding.fallbacks)
+    assert "overview trimmed: 99 words cut to the first 74" in grounding.fallbacks
+    assert budgets == [360]  # 4 tokens a word of the 90-word cap, above the 320 of the other calls
+    generator = scripted(json.dumps({"overview": " ".join(LONG_OVERVIEW)}))
+    overview, _, grounding = LLMRecapper(generator, overview_max_words=150).rewrite_overview(
+        talk, overview_themes(talk), "The extractive overview."
+    )
+    assert overview == " ".join(LONG_OVERVIEW) and not grounding.fallbacks  # within the cap: as written
+
+
+def test_an_overview_whose_first_sentence_is_over_the_cap_falls_back(talk):
+    generator = scripted(json.dumps({"overview": " ".join(LONG_OVERVIEW)}))
+    overview, _, grounding = LLMRecapper(generator, overview_max_words=20).rewrite_overview(
+        talk, overview_themes(talk), "The extractive overview."
+    )
+    assert overview == "The extractive overview."
+    (fallback,) = grounding.fallbacks
+    assert fallback.startswith("overview: its first sentence alone is over 20 words")
 
 
 # --- real model ---------------------------------------------------------------------------------------------------

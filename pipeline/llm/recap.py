@@ -9,8 +9,10 @@
    `enum` holds the numbers, so llama.cpp's grammar cannot pick another. A takeaway's citation is its sentence's
    span by construction. Replies are capped at `max_tokens`.
 3. One call for the overview (and, for a post, the questions the talk answers) from the written takeaways; its
-   vague sentences are dropped, and an overview under 12 or over `overview_max_words` (90) words falls back to
-   the extractive one.
+   vague sentences are dropped, an overview over `overview_max_words` (90) words is cut to its opening whole
+   sentences within that many (`trim_to_words`; Qwen ignores the length it is asked for), and one under 12 words
+   (or whose first sentence alone is over the cap) falls back to the extractive one. The call's reply budget grows
+   with the cap (`overview_tokens`), so that a reply longer than asked is trimmed rather than cut off mid-JSON.
 4. For `style="prose"`, a theme's paragraphs are asked for in the same conversation as its takeaways, so llama.cpp
    reuses the whole prompt from its cache and reads only the new request. Each paragraph names the numbered
    sentences it tells (an `enum` again) and is checked against them (`paragraph_problem`); it gets the time of the
@@ -272,6 +274,7 @@ class LLMRecapper:
         max_tokens: int | None = 320,
         section_tokens: int | None = 520,
         overview_max_words: int = 90,
+        overview_tokens: int | None = None,
         extractive: Recapper | None = None,
         verifier: QuoteVerifier | None = None,
         on_plan: Callable[[int, int], None] | None = None,
@@ -285,8 +288,10 @@ class LLMRecapper:
         :param max_tokens: longest reply of one call (None: the generator's `max_tokens`).
         :param section_tokens: longest reply of a prose section's call (2 to 4 paragraphs with their sentence
             numbers: Qwen's hit 320 tokens and were cut off).
-        :param overview_max_words: an overview longer than this falls back to the extractive one (the points copied
-            out rather than summed up).
+        :param overview_max_words: an overview longer than this is cut to its opening whole sentences within it.
+        :param overview_tokens: longest reply of the overview's call (None: 4 tokens a word of `overview_max_words`,
+            at least `max_tokens`: room for a reply twice the cap, which is then trimmed; a reply cut off is
+            invalid JSON and falls back).
         :param extractive: the extractive `Recapper` (made when first needed if not given).
         :param verifier: the `QuoteVerifier` (made here if not given).
         :param on_plan: told `(calls made, calls planned)` for the recap under way (repair attempts come on top)."""
@@ -306,6 +311,7 @@ class LLMRecapper:
         self.max_tokens = max_tokens
         self.section_tokens = section_tokens
         self.overview_max_words = overview_max_words
+        self.overview_tokens = overview_tokens or max(4 * overview_max_words, max_tokens or 0)
         self._extractive = extractive
         self.on_plan = on_plan
         self.verifier = verifier or QuoteVerifier()
@@ -603,15 +609,22 @@ class LLMRecapper:
             prose=style == "prose",
         )
         messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
-        reply = self._ask(run, messages, OverviewReply, "overview")
+        reply = self._ask(run, messages, OverviewReply, "overview", max_tokens=self.overview_tokens)
         overview = " ".join(reply.overview.split()) if reply is not None else ""
         sentences = [overview[a:b] for a, b in sentence_bounds(overview)]
         overview = " ".join(s for s in sentences if not VAGUE_PHRASES.search(s))  # "… and its importance"
         reason = "every sentence vague ('the importance of …')" if sentences and not overview else None
+        written = len(overview.split())
+        if written > self.overview_max_words:  # asked for 2 or 3 sentences, Qwen sometimes writes 130-230 words
+            overview = trim_to_words(overview, self.overview_max_words)
+            if overview:  # recorded beside the fallbacks, though it is the model's text
+                run.report.fallbacks.append(
+                    f"overview trimmed: {written} words cut to the first {len(overview.split())}"
+                )
+            else:
+                reason = f"its first sentence alone is over {self.overview_max_words} words"
         if overview and len(overview.split()) < 12:
             reason = f"'{overview[:60]}' is too short"
-        elif len(overview.split()) > self.overview_max_words:  # the points copied out rather than summed up
-            reason = f"{len(overview.split())} words, over {self.overview_max_words}"
         if reason is not None or not overview:
             run.fallback("overview", "the extractive overview", reason=reason)
             return run.extractive.overview if run.extractive else "", []
@@ -662,6 +675,21 @@ class LLMRecapper:
         if problems:
             run.report.fallbacks.append(f"{label}: {len(problems)} paragraphs dropped ({reasons})")
         return fallback.model_copy(update={"paragraphs": kept[:4]})
+
+
+def trim_to_words(text: str, max_words: int) -> str:
+    """The opening whole sentences of `text` that fit in `max_words` words ("" when the first does not): the
+    sentences are the model's as written, so nothing is cut mid-claim. The opening ones, not the best ones: the
+    overview is asked for theme by theme in the talk's order, and a prefix reads as the reply was meant to."""
+    kept: list[str] = []
+    words = 0
+    for start, end in sentence_bounds(text):
+        sentence = text[start:end].strip()
+        words += len(sentence.split())
+        if words > max_words:
+            break
+        kept.append(sentence)
+    return " ".join(kept)
 
 
 def paragraph_problem(text: str, said: list[str]) -> tuple[str | None, str]:
