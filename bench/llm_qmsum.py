@@ -155,14 +155,16 @@ def recap_results_path(model: Path, n_ctx: int) -> Path:
 
 def recap_keys() -> tuple[str, str]:
     """(themes key, recap key): the digest of the prompts the themes are written with, and of all recap prompts
-    plus the overview's settings of `LLMRecapper` (a row whose recap key differs is redone; its themes are reused
-    when its themes key is today's)."""
-    from pipeline.llm.recap import LLMRecapper
+    plus the overview's settings and code of `LLMRecapper` (a row whose recap key differs is redone; its themes are
+    reused when its themes key is today's)."""
+    from pipeline.llm import recap as module
 
     themes = prompts_digest(("recap_system", "recap_theme_user"))
-    words = inspect.signature(LLMRecapper).parameters["overview_max_words"].default
-    recap = hashlib.sha256(f"{prompts_digest(('recap_',))} {words}".encode()).hexdigest()[:16]
-    return themes, recap
+    parameters = inspect.signature(module.LLMRecapper).parameters
+    settings = [parameters[name].default for name in ("overview_max_words", "overview_tokens")]
+    code = inspect.getsource(module.LLMRecapper._overview) + inspect.getsource(module.trim_to_words)
+    key = f"{prompts_digest(('recap_',))} {settings} {hashlib.sha256(code.encode()).hexdigest()}"
+    return themes, hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def current(rows: list[dict]) -> list[dict]:
