@@ -30,7 +30,8 @@ def _vtt_seconds(stamp: str) -> float:
 
 
 def parse_vtt(text: str, where: str) -> list[RawSegment]:
-    """Cues of a WebVTT file. YouTube's rolling auto-captions (each line shown twice) are de-duplicated."""
+    """Cues of a WebVTT file. YouTube's rolling auto-captions (each line shown twice) are de-duplicated, and a cue
+    repeating the words of the cue before (re-synced or edited captions) loses them (see `_merge_cues`)."""
     try:
         captions = list(webvtt.from_string(text))
     except (MalformedCaptionError, MalformedFileError) as error:
@@ -92,32 +93,107 @@ def _normal(stamp: str) -> float | None:
         return None
 
 
-def _merge_rolling_lines(cues: Iterable[tuple[float, float, list[str]]]) -> list[RawSegment]:
-    """One segment per cue, keeping only lines not already shown by the cue before.
+REPEAT_MIN_WORDS = 6
+"""The shortest run of words a cue may repeat from the cue before and still be taken as a caption artifact rather than
+speech: a speaker saying "thank you, thank you" or "yes, yes" again is kept; real talks rarely repeat 6+ words
+verbatim from one cue to the next (the samples' own genuine repeats, such as "They already know how to", are 5)."""
 
-    YouTube's auto-caption VTT repeats the previous line at the top of each cue and adds 10 ms cues that
-    only repeat it; a line equal to one of the previous cue's lines is dropped, and a cue left with nothing
-    new is dropped, its time folded into the segment before.
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _merge_rolling_lines(cues: Iterable[tuple[float, float, list[str]]]) -> list[RawSegment]:
+    """One segment per WebVTT cue: YouTube's rolling lines and repeated words dropped (see `_merge_cues`)."""
+    return _merge_cues(cues, rolling_lines=True)
+
+
+def _merge_cues(cues: Iterable[tuple[float, float, list[str]]], *, rolling_lines: bool) -> list[RawSegment]:
+    """One segment per cue, keeping only what the cue before did not already show.
+
+    - Rolling lines (WebVTT only, `rolling_lines`): YouTube's auto-caption VTT repeats the previous line at the top
+      of each cue and adds 10 ms cues that only repeat it; a line equal to one of the previous cue's lines is dropped.
+    - Repeated words (WebVTT and SRT): re-synced or edited caption exports, and rolling captions whose lines were
+      wrapped again, show a cue whose words (case and punctuation ignored) repeat what the previous cue showed: the
+      previous cue again, cut short (`data/founder-talk.vtt` at 01:19.165), the whole of it, a stretch of it, or its
+      tail followed by new words. Those repeated words are dropped when they are at least `REPEAT_MIN_WORDS` words;
+      shorter repeats are kept as speech. Only a repeat at the head of a cue counts, and only of the cue just
+      before (or, when that one was dropped, of the cue it repeated): words after the repeat are new and always
+      kept, with the cue's own times (the repeated words were timed by the previous cue). A cue that merely starts
+      like the previous one and then goes elsewhere (anaphora: "They already know how to ...") is kept whole.
+
+    A cue left with nothing new is dropped, its time folded into the segment before. Neither rule warns: both are
+    normal in caption files. An SRT subtitle that was empty to begin with stays an (empty) segment, as before.
     """
     segments: list[RawSegment] = []
-    previous_lines: set[str] = set()
+    shown_lines: set[str] = set()
+    shown_words: list[str] = []
     speaker: str | None = None
     for start, end, lines in cues:
         stripped = [" ".join(line.split()) for line in lines]
-        fresh = [line for line in stripped if line and line not in previous_lines]
-        previous_lines = {line for line in stripped if line}
-        if not fresh:
+        fresh = [line for line in stripped if line and not (rolling_lines and line in shown_lines)]
+        text = _without_repeated_head(" ".join(fresh), shown_words)
+        shown_lines = {line for line in stripped if line}
+        if not text and (fresh or rolling_lines):
             if segments and end > (segments[-1].end or 0):
                 last = segments[-1]
                 segments[-1] = RawSegment(last.text, last.start, end, last.speaker)
-            continue
-        speaker, text = _track_speaker(" ".join(fresh), speaker)
+            continue  # what this cue showed was all shown before: the words to compare with stay those
+        shown_words = _words(" ".join(stripped))
+        speaker, text = _track_speaker(text, speaker)
         segments.append(RawSegment(text, start, end, speaker))
     return segments
 
 
+def _words(text: str) -> list[str]:
+    """The words of a caption as compared for repeats: lower case, punctuation and symbols removed."""
+    return [word for word in (_NOT_WORD.sub("", token).lower() for token in text.split()) if word]
+
+
+def _without_repeated_head(text: str, shown: list[str]) -> str:
+    """`text` without its leading words that repeat `shown` (the previous cue's words), when that repeat is at least
+    `REPEAT_MIN_WORDS` words: the whole text if all its words are a run of `shown`, else the longest head of it equal
+    to the tail of `shown`. Tokens are removed up to and including the last repeated word; nothing else changes."""
+    tokens = text.split()
+    normal = [_NOT_WORD.sub("", token).lower() for token in tokens]
+    words = [word for word in normal if word]
+    if len(words) < REPEAT_MIN_WORDS or len(shown) < REPEAT_MIN_WORDS:
+        return text
+    if f" {' '.join(words)} " in f" {' '.join(shown)} ":
+        return ""
+    repeated = _overlap(shown, words)
+    if repeated < REPEAT_MIN_WORDS:
+        return text
+    seen = 0
+    for position, word in enumerate(normal):
+        seen += bool(word)
+        if seen == repeated:
+            return " ".join(tokens[position + 1 :])
+    return ""  # not reached: `repeated` is at most the number of words
+
+
+def _overlap(before: list[str], after: list[str]) -> int:
+    """The length of the longest head of `after` that is also the tail of `before`, in linear time: the
+    Knuth-Morris-Pratt failure function of `after`, run over `before`. Written here because difflib's matcher finds
+    the longest common block anywhere (quadratic, and not anchored to the head and tail)."""
+    failure = [0] * len(after)
+    matched = 0
+    for position in range(1, len(after)):
+        while matched and after[position] != after[matched]:
+            matched = failure[matched - 1]
+        if after[position] == after[matched]:
+            matched += 1
+        failure[position] = matched
+    matched = 0
+    for word in before:
+        while matched and (matched == len(after) or word != after[matched]):
+            matched = failure[matched - 1]
+        if matched < len(after) and word == after[matched]:
+            matched += 1
+    return matched
+
+
 def parse_srt(text: str, where: str) -> list[RawSegment]:
-    """Subtitles of an SRT file, in file order."""
+    """Subtitles of an SRT file, in file order; a subtitle repeating the words of the one before loses them, and is
+    dropped (its time folded into the segment before) when nothing new is left (see `_merge_cues`)."""
     try:
         subtitles = list(srt.parse(text, ignore_errors=False))
     except (srt.SRTParseError, ValueError) as error:
@@ -128,18 +204,15 @@ def parse_srt(text: str, where: str) -> list[RawSegment]:
     if not subtitles:
         raise SourceError(where, "malformed SRT: no subtitles found")
     limits = Limits.from_env(where)
-    segments = []
-    speaker: str | None = None
+    cues = []
     for subtitle in subtitles:
         start, end = subtitle.start.total_seconds(), subtitle.end.total_seconds()
         if end < start or subtitle.proprietary.strip():
             raise SourceError(where, f"malformed SRT: timing of subtitle {subtitle.index} cannot be read")
         check_time(start, limits, where, f"subtitle {subtitle.index}")
         check_time(end, limits, where, f"subtitle {subtitle.index}")
-        content = " ".join(_INLINE_TAG.sub("", subtitle.content).split())
-        speaker, content = _track_speaker(content, speaker)
-        segments.append(RawSegment(content, start, end, speaker))
-    return segments
+        cues.append((start, end, [_INLINE_TAG.sub("", subtitle.content)]))
+    return _merge_cues(cues, rolling_lines=False)
 
 
 def _overflowing_subtitle(text: str) -> str:

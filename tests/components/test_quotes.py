@@ -71,13 +71,13 @@ def test_readme_quotes_are_kept_with_the_time_of_their_first_word(founder: Trans
 
 def test_a_quote_across_two_cues_records_both(founder: Transcript) -> None:
     (found,), _ = verify_quotes([quote(README_QUOTES[0][0])], [founder])
-    assert (found.segment, found.last_segment) == (87, 88)
+    assert (found.segment, found.last_segment) == (85, 86)
 
 
 def test_a_quote_with_other_punctuation_and_case_is_kept(founder: Transcript) -> None:
     (found,), report = verify_quotes([quote("IF IT ISN'T WRITTEN DOWN -- IT DIDN'T GET DECIDED")], [founder])
     assert report.quotes_kept == 1
-    assert found.segment == 162
+    assert found.segment == 159
 
 
 def test_an_invented_quote_is_dropped(founder: Transcript) -> None:
@@ -92,7 +92,7 @@ def test_a_slight_misquote_is_repaired_to_the_transcript_words(founder: Transcri
     (found,), report = verify_quotes([quote(misquoted)], [founder])
     assert report.quotes_repaired == 1
     assert found.text == "a license change is a promise you break once and pay for forever."
-    assert found.segment == 62 and found.start == founder.segments[62].start
+    assert found.segment == 61 and found.start == founder.segments[61].start
 
 
 def test_a_misquote_across_cues_is_repaired(founder: Transcript) -> None:
@@ -100,7 +100,7 @@ def test_a_misquote_across_cues_is_repaired(founder: Transcript) -> None:
     (found,), report = verify_quotes([quote(misquoted)], [founder])
     assert report.quotes_repaired == 1
     assert normalise(found.text) == normalise(README_QUOTES[0][0])
-    assert (found.segment, found.last_segment) == (87, 88)
+    assert (found.segment, found.last_segment) == (85, 86)
 
 
 def test_verifier_component_keeps_order_and_counts(founder: Transcript) -> None:
@@ -110,7 +110,7 @@ def test_verifier_component_keeps_order_and_counts(founder: Transcript) -> None:
         quote(README_QUOTES[3][0]),
     ]
     result = QuoteVerifier().run(quotes=quotes, transcript=founder)
-    assert [q.segment for q in result["quotes"]] == [62, 162]
+    assert [q.segment for q in result["quotes"]] == [61, 159]
     assert result["report"] == GroundingReport(quotes_kept=2, quotes_dropped=1)
 
 
@@ -143,13 +143,13 @@ def test_talk_text_maps_back_to_segments(founder: Transcript) -> None:
     text = TalkText.of(founder)
     offset = text.find(normalise("Kestrel Freight"))
     first, _ = text.original_span(offset, offset + len("kestrel freight"))
-    assert text.segment_at(first) == 106
+    assert text.segment_at(first) == 104
 
 
 def test_citations_outside_the_talk_are_dropped_and_times_come_from_the_transcript(founder: Transcript) -> None:
     talks = {"founder-talk": founder}
-    checked = check_citation(Citation(talk_id="founder-talk", first_segment=87, last_segment=88, start=1.0), talks)
-    assert checked is not None and checked.start == founder.segments[87].start
+    checked = check_citation(Citation(talk_id="founder-talk", first_segment=85, last_segment=86, start=1.0), talks)
+    assert checked is not None and checked.start == founder.segments[85].start
     assert checked.url and checked.url.endswith("&t=651s")
     assert check_citation(Citation(talk_id="founder-talk", first_segment=10, last_segment=9), talks) is None
     assert check_citation(Citation(talk_id="founder-talk", first_segment=0, last_segment=999), talks) is None
@@ -157,7 +157,7 @@ def test_citations_outside_the_talk_are_dropped_and_times_come_from_the_transcri
 
 
 def test_citation_checker_drops_takeaways_left_without_citations(founder: Transcript) -> None:
-    good = Citation(talk_id="founder-talk", first_segment=171, last_segment=171)
+    good = Citation(talk_id="founder-talk", first_segment=168, last_segment=168)
     bad = Citation(talk_id="founder-talk", first_segment=500, last_segment=501)
     theme = Theme(
         title="Decision log",
@@ -169,7 +169,7 @@ def test_citation_checker_drops_takeaways_left_without_citations(founder: Transc
     result = CitationChecker().run(themes=[theme], transcripts=[founder])
     (checked,) = result["themes"]
     assert [t.text for t in checked.takeaways] == ["Keep a decision log."]
-    assert checked.takeaways[0].citations[0].start == founder.segments[171].start
+    assert checked.takeaways[0].citations[0].start == founder.segments[168].start
     report = result["report"]
     assert (report.citations_checked, report.citations_dropped, report.claims_dropped) == (3, 2, 1)
 
