@@ -85,7 +85,7 @@ def test_an_invalid_reduce_reply_falls_back_to_the_talk_themes(two_talks, extrac
 
 
 def test_event_digest_with_a_real_model_is_schema_valid_and_grounded(founder):
-    talks = [opening(founder, 20)]
+    talks = [opening(founder, 19)]
     talks.append(renamed(talks[0], "encore"))
     smollm = LlamaCppGenerator(smollm_config(n_ctx=2048, max_tokens=160))
     recapper = LLMRecapper(smollm, min_themes=1, max_themes=1, max_tokens=128)

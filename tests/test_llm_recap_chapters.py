@@ -24,7 +24,7 @@ CHAPTERS = [
 def test_llm_themes_follow_the_uploaders_chapters(extractive):
     talk = TranscriptCleaner().run(transcript=load_file(DATA / "founder-talk.vtt"))["transcript"]
     transcript = talk.model_copy(
-        update={"segments": talk.segments[:120], "talk": talk.talk.model_copy(update={"chapters": CHAPTERS})}
+        update={"segments": talk.segments[:117], "talk": talk.talk.model_copy(update={"chapters": CHAPTERS})}
     )
 
     def respond(messages) -> str:
