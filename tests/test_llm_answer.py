@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.llm.answer import NO_ANSWER, LLMAnswerWriter, capped, compact_text, ground_reply, passage_heading
+from pipeline.llm.answer_speakers import speaking
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage
 from tests.llm_server import ScriptedGenerator, smollm_fixture  # noqa: F401  (fixture)
 
@@ -87,6 +88,97 @@ def test_a_sentence_naming_someone_no_passage_mentions_is_dropped():
         "Maya Lindqvist's first hire was a support engineer, because community questions ate their time."
     ]
     assert report.claims_dropped == 1
+
+
+def meeting_passage(text: str, first: int, speakers: list[str]) -> Passage:
+    """A QMSum-style passage: `Speaker: text` turns, the speakers in its metadata."""
+    return Passage(
+        talk_id="Bed002", title="Bed002", text=text, score=1.0, first_segment=first, last_segment=first + 4
+    ).model_copy(update={"speakers": speakers})
+
+
+MEETING = [
+    meeting_passage(
+        "Grad A: We should ship the remote in May, before the trade fair.\n"
+        "Grad B: Yeah, the budget is tight, so the case should be cheap plastic.",
+        10,
+        ["Grad A", "Grad B"],
+    ),
+    meeting_passage(
+        "Professor C: The budget is tight, so the case should be plastic.\n"
+        "PhD D: I disagree, rubber feels better in the hand.",
+        40,
+        ["Professor C", "PhD D"],
+    ),
+]
+
+
+def grounded(text: str, passages: list[Passage]) -> tuple[list[tuple[str, list[int]]], GroundingReport]:
+    report = GroundingReport()
+    shown = [f"{passage_heading(p)}\n{p.text}" for p in passages]
+    sentences, _ = ground_reply(text, shown, report, speakers=[speaking(p) for p in passages])
+    return [(s.text, s.citations) for s in sentences], report
+
+
+def test_words_attributed_to_a_speaker_must_cite_a_passage_where_that_speaker_speaks():
+    """QMSum-style turns: the passages support each sentence's words, but only some carry its speaker."""
+    text = reply(
+        ("Professor C said the remote should ship in May, before the trade fair.", [1]),  # Grad A said it
+        ("Grad A wants to ship the remote before the trade fair in May.", [1]),
+        ("Professor C argued the budget is tight, so the case should be plastic.", [1]),  # [2] carries C
+        ("B disagreed and said rubber feels better in the hand.", [2]),  # PhD D said it
+        ("D disagreed: rubber feels better in the hand.", [2]),
+        ("Grad C agreed that rubber feels better in the hand.", [2]),  # Grad C is made of two speakers' names
+        ("Grad A: rubber feels better in the hand.", [2]),  # a turn label
+    )
+    answer = LLMAnswerWriter(ScriptedGenerator(replies=[text])).write(Answer(question="What?", passages=MEETING))
+    assert [(s.text, s.citations) for s in answer.sentences] == [
+        ("Grad A wants to ship the remote before the trade fair in May.", [1]),
+        ("Professor C argued the budget is tight, so the case should be plastic.", [2]),
+        ("D disagreed: rubber feels better in the hand.", [2]),
+    ]
+    report = answer.grounding
+    assert (report.citations_checked, report.citations_dropped, report.claims_dropped) == (7, 1, 4)
+    assert [reason.split(": ")[-1] for reason in report.fallbacks] == [
+        "Professor C not speaking in [1]",
+        "Grad B not speaking in [2]",
+        "Grad C (no speaker of the passages) not speaking in [2]",
+        "Grad A not speaking in [2]",
+    ]
+    assert speaking(MEETING[0].model_copy(update={"speakers": []})) == {"Grad A", "Grad B"}  # the turns' labels
+
+
+def test_in_talks_of_one_speaker_each_the_talk_must_be_the_named_speakers():
+    """No turns in the text: each talk's passages carry its one speaker (the segments' speaker)."""
+    pricing = passage("We moved to usage-based pricing after the seat-based plan confused our customers.", 5)
+    pricing = pricing.model_copy(update={"talk_id": "pricing", "title": "Pricing", "speakers": ["Jonas Berg"]})
+    text = reply(
+        ("Jonas Berg said consulting revenue paid the bills while the open-source project grew.", [1]),
+        ("Maya explained that they bootstrapped for two years on consulting revenue.", [1]),
+        ("Jonas thinks the seat-based plan confused customers, so they moved to usage-based pricing.", [2]),
+    )
+    sentences, report = grounded(text, [PASSAGES[0], pricing])
+    assert sentences == [
+        ("Maya explained that they bootstrapped for two years on consulting revenue.", [1]),
+        ("Jonas thinks the seat-based plan confused customers, so they moved to usage-based pricing.", [2]),
+    ]
+    assert report.claims_dropped == 1 and "Jonas Berg not speaking in [1]" in report.fallbacks[0]
+
+
+def test_a_speaker_named_without_a_speech_verb_or_as_the_object_is_no_attribution():
+    text = reply(
+        ("Grad A asked Professor C to ship the remote in May, before the trade fair.", [1]),
+        ("The cheap plastic case fits Professor C's budget, which is tight.", [1]),
+        ("They said the budget is tight, so the case should be plastic.", [2]),
+        ("PhD D said we should ship the remote in May, before the trade fair.", [1]),
+    )
+    sentences, report = grounded(text, MEETING)
+    assert sentences == [
+        ("Grad A asked Professor C to ship the remote in May, before the trade fair.", [1]),
+        ("The cheap plastic case fits Professor C's budget, which is tight.", [1]),
+        ("They said the budget is tight, so the case should be plastic.", [2]),
+    ]
+    assert report.claims_dropped == 1 and "PhD D not speaking in [1]" in report.fallbacks[0]
 
 
 def test_list_replies_are_read_as_sentences_without_repeats():

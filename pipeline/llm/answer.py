@@ -8,6 +8,7 @@ from typing import Any
 
 from haystack import component
 
+from pipeline.llm.answer_speakers import missing_speakers, speaking
 from pipeline.llm.base import Generator
 from pipeline.llm.prompts import prompt_messages
 from pipeline.llm.recap_checks import is_specific, overlap, repeats
@@ -103,7 +104,11 @@ def unknown_names(text: str, shown: list[str]) -> list[str]:
 
 
 def ground_reply(
-    text: str, shown: list[str], report: GroundingReport, cut_off: bool = False
+    text: str,
+    shown: list[str],
+    report: GroundingReport,
+    cut_off: bool = False,
+    speakers: list[set[str]] | None = None,
 ) -> tuple[list[AnswerSentence], bool]:
     """The grounded sentences of a plain-text reply to passages `shown` (`[1]` is the first), and whether the model
     said the passages do not answer (`NO ANSWER`).
@@ -112,7 +117,12 @@ def ground_reply(
     support it (`supporting`), else the passages that do (at most `MAX_CITATIONS`); a sentence no passage supports
     is dropped, and so is one naming someone or something no shown passage says (`unknown_names`), one that repeats a
     kept sentence or, with `cut_off` (the reply hit the token limit), an unfinished last sentence. Markers of
-    passages not shown or not supporting their sentence count as dropped citations in `report`."""
+    passages not shown or not supporting their sentence count as dropped citations in `report`.
+
+    With `speakers` (who speaks in each shown passage, `speaking`), a sentence saying a speaker of the passages
+    said, proposed or thought something ("Ann disagreed …") must cite a passage carrying that speaker
+    (`missing_speakers`): else it cites the supporting passages that do (its markers not carrying the speaker
+    count as dropped citations), or, with none, it is dropped, the reason in `report.fallbacks`."""
     sentences = reply_sentences(text)
     if cut_off and sentences and not sentences[-1].rstrip().endswith((".", "!", "?")):
         report.fallbacks.append("answer: the reply was cut off at the token limit; its last sentence left out")
@@ -135,9 +145,21 @@ def ground_reply(
         report.citations_dropped += len(marked) - len(confirmed)
         if not support or unknown_names(body, shown):
             report.claims_dropped += 1
-        elif not repeats(body, [sentence.text for sentence in kept]):
+            continue
+        cited = confirmed or support[:MAX_CITATIONS]
+        if speakers is not None and (missing := missing_speakers(body, cited, speakers)):
+            named = len(missing_speakers(body, [], speakers))
+            carrying = [n for n in support if len(missing_speakers(body, [n], speakers)) < named][:MAX_CITATIONS]
+            if not carrying or missing_speakers(body, carrying, speakers):
+                report.claims_dropped += 1
+                where = ", ".join(f"[{n}]" for n in cited)
+                report.fallbacks.append(f'answer: dropped "{body}": {" and ".join(missing)} not speaking in {where}')
+                continue
+            report.citations_dropped += len([n for n in confirmed if n not in carrying])
+            cited = carrying
+        if not repeats(body, [sentence.text for sentence in kept]):
             body = body if body.endswith((".", "!", "?")) else f"{body}."
-            kept.append(AnswerSentence(text=body, citations=confirmed or support[:MAX_CITATIONS]))
+            kept.append(AnswerSentence(text=body, citations=cited))
     return kept, unanswerable and not kept
 
 
@@ -158,6 +180,7 @@ class LLMAnswerWriter:
     The model replies in plain sentences, each ending with the passages it comes from as `[n]` markers (no JSON: no
     tokens spent on its syntax, and a reply cut off at `max_tokens` loses only its unfinished last sentence).
     Citations of passages the model was not shown are removed and counted, and a sentence left with none is dropped;
+    so is one saying a speaker said something that no passage it could cite has that speaker saying (`ground_reply`);
     a reply with no cited sentence (and no `NO ANSWER`) falls back to the extractive answer (the one `Searcher.ask`
     wrote, else the passages' highlighted sentences), recorded in `grounding.fallbacks`.
 
@@ -225,7 +248,8 @@ class LLMAnswerWriter:
             generation = self.generator.chat(messages, max_tokens=self.max_tokens, label="answer")
             cut_off = generation.finish_reason == "length"
             texts = [f"{passage_heading(passage)}\n{passage.text}" for passage in answer.passages[:shown]]
-            sentences, unanswerable = ground_reply(generation.text, texts, report, cut_off=cut_off)
+            speakers = [speaking(passage) for passage in answer.passages[:shown]]
+            sentences, unanswerable = ground_reply(generation.text, texts, report, cut_off=cut_off, speakers=speakers)
             method = self.generator.method
             if not sentences and not unanswerable:
                 report.fallbacks.append("answer: no sentence of the reply is supported by a passage it was shown")
