@@ -81,10 +81,12 @@ _NOT_LABELS = frozenset({"A", "I"})
 
 
 def speaking(passage: Passage) -> set[str]:
-    """Who speaks in `passage`: its speakers (from its segments; a one-speaker talk's speaker is every segment's)
-    and the labels of its `Speaker: text` turns."""
-    labels = {label.strip() for label in _TURN.findall(passage.text)}
-    return set(passage.speakers) | {label for label in labels if _LABEL.fullmatch(label)}
+    """Who speaks in `passage`: its speakers (from its segments; a one-speaker talk's speaker is every segment's),
+    else the labels of its `Speaker: text` turns (a passage made without speakers; labels of ingested passages
+    are their segments' speakers anyway)."""
+    if passage.speakers:
+        return set(passage.speakers)
+    return {label.strip() for label in _TURN.findall(passage.text) if _LABEL.fullmatch(label.strip())}
 
 
 def _alternation(words: list[str]) -> str:
@@ -92,9 +94,10 @@ def _alternation(words: list[str]) -> str:
 
 
 @lru_cache(maxsize=64)
-def _patterns(known: frozenset[str]) -> tuple[re.Pattern, re.Pattern, dict[str, frozenset[str]]]:
-    """The attribution pattern for these speakers, the pattern of one name, and the speakers each name can mean (a
-    full name means its speaker, in any case; a part of a name, as written, means every speaker whose name has it)."""
+def _patterns(known: frozenset[str]) -> tuple[re.Pattern, re.Pattern, dict[str, frozenset[str]], dict]:
+    """The attribution pattern for these speakers, the pattern of one name, and the speakers each name means: a
+    whole name (in any case when of several words: "the project manager") its speaker, a part of one (as written)
+    every speaker whose name has it."""
     parts: dict[str, set[str]] = {}
     for speaker in known:
         tokens = speaker.split()
@@ -103,11 +106,10 @@ def _patterns(known: frozenset[str]) -> tuple[re.Pattern, re.Pattern, dict[str, 
                 part = " ".join(tokens[start : start + size])
                 if part[0].isupper() and part not in _NOT_LABELS:
                     parts.setdefault(part, set()).add(speaker)
-    meanings = {speaker.lower() if len(speaker) > 1 else speaker: frozenset({speaker}) for speaker in known}
-    meanings |= {part: frozenset(speakers) for part, speakers in parts.items()}
-    full = [speaker for speaker in known if len(speaker) > 1]
-    exact = list(parts) + [speaker for speaker in known if len(speaker) == 1]  # one-letter labels as written
-    alternatives = ([f"(?i:{_alternation(full)})"] if full else []) + ([_alternation(exact)] if exact else [])
+    wholes = {_key(speaker): frozenset({speaker}) for speaker in known}
+    spaced = [speaker for speaker in known if " " in speaker]
+    exact = list(parts) + [speaker for speaker in known if " " not in speaker]  # "Marketing", "B": as written
+    alternatives = ([f"(?i:{_alternation(spaced)})"] if spaced else []) + ([_alternation(exact)] if exact else [])
     name = rf"(?<![\w'-])(?:{'|'.join(alternatives)})(?![\w-])"
     names = rf"{name}(?:\s*,\s*(?:the\s+)?{name})*(?:\s*,?\s+and\s+(?:the\s+)?{name})?"
     adverbs = rf"(?:\s+(?:{_alternation(_ADVERBS)}))*"
@@ -123,7 +125,11 @@ def _patterns(known: frozenset[str]) -> tuple[re.Pattern, re.Pattern, dict[str, 
         rf"|[,\"“”]\s*(?:{inverted})\s+(?:the\s+)?(?P<speaker>{names})"
         rf"|^(?P<label>{names}):\s",  # a turn copied as the passages show it: "Grad B: rubber feels better."
     )
-    return pattern, re.compile(name), meanings
+    return pattern, re.compile(name), wholes, {part: frozenset(speakers) for part, speakers in parts.items()}
+
+
+def _key(name: str) -> str:
+    return name.lower() if " " in name else name
 
 
 def attributed(text: str, known: set[str]) -> list[tuple[str, frozenset[str]]]:
@@ -132,7 +138,7 @@ def attributed(text: str, known: set[str]) -> list[tuple[str, frozenset[str]]]:
     together from parts of theirs that is none of them ("Grad C" beside Grad B and Professor C) means no one."""
     if not known:
         return []
-    pattern, name, meanings = _patterns(frozenset(known))
+    pattern, name, wholes, parts = _patterns(frozenset(known))
     found: list[tuple[str, frozenset[str]]] = []
     for match in pattern.finditer(text):
         group = next(key for key, value in match.groupdict().items() if value is not None)
@@ -140,13 +146,13 @@ def attributed(text: str, known: set[str]) -> list[tuple[str, frozenset[str]]]:
             written, at = named.group(), match.start(group) + named.start()
             if written in _NOT_LABELS and at == 0:
                 continue  # "A proposed change …": the article opening the sentence, not speaker A
-            meaning = meanings.get(written.lower()) if len(written) > 1 else None
+            meaning = wholes.get(_key(written))
             before = text[:at].split()[-1:]
             if meaning is None and before and before[0][0].isupper():
-                if before[0] not in meanings:
+                if before[0] not in parts and before[0] not in wholes:
                     continue  # a part of a longer name: "Anna" in "Anna Berg" is not Anna Lee
                 written, meaning = f"{before[0]} {written}", frozenset()
-            meaning = meaning if meaning is not None else meanings[written]
+            meaning = meaning if meaning is not None else parts[written]
             if (written, meaning) not in found:
                 found.append((written, meaning))
     return found
