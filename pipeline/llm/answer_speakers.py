@@ -75,7 +75,6 @@ _NOUNS = (
 _TURN = re.compile(r"^([^:\n]{1,60}):\s+\S", re.M)
 #: What a speaker label looks like: up to 4 words, each capitalised (or a number, as in "Speaker 2").
 _LABEL = re.compile(r"[A-Z0-9][\w.'-]*(?: [A-Z0-9][\w.'-]*){0,3}")
-_WORD = re.compile(r"[^\W_][\w.'-]*")
 #: One-letter parts that are English words before they are labels: the article "A" and the pronoun "I".
 _NOT_LABELS = frozenset({"A", "I"})
 
