@@ -133,14 +133,36 @@ def _merge_cues(cues: Iterable[tuple[float, float, list[str]]], *, rolling_lines
         text = _without_repeated_head(" ".join(fresh), shown_words)
         shown_lines = {line for line in stripped if line}
         if not text and (fresh or rolling_lines):
-            if segments and end > (segments[-1].end or 0):
-                last = segments[-1]
-                segments[-1] = RawSegment(last.text, last.start, end, last.speaker)
+            _fold_into_last(segments, end)
             continue  # what this cue showed was all shown before: the words to compare with stay those
         shown_words = _words(" ".join(stripped))
         speaker, text = _track_speaker(text, speaker)
         segments.append(RawSegment(text, start, end, speaker))
     return segments
+
+
+def drop_repeated_words(pieces: Iterable[RawSegment]) -> list[RawSegment]:
+    """Caption pieces that come as a list rather than a caption file (youtube-transcript-api's `{text, start,
+    duration}`, fetched or read from `.json`) with the repeated-words rule of `_merge_cues`: a piece repeating
+    `REPEAT_MIN_WORDS` or more words of the piece before (cut short, whole, or its tail) loses them, and is dropped,
+    its time folded into the piece before, when nothing new is left. Other pieces are returned as given."""
+    kept: list[RawSegment] = []
+    shown: list[str] = []
+    for piece in pieces:
+        text = _without_repeated_head(piece.text, shown)
+        if not text and piece.text.strip():
+            _fold_into_last(kept, piece.end)
+            continue  # nothing new: the words to compare with stay those of the piece it repeated
+        shown = _words(piece.text)
+        kept.append(piece if text == piece.text else RawSegment(text, piece.start, piece.end, piece.speaker))
+    return kept
+
+
+def _fold_into_last(segments: list[RawSegment], end: float | None) -> None:
+    """A dropped cue's time folded into the segment before: that segment now ends when the cue did, if later."""
+    if segments and end is not None and end > (segments[-1].end or 0):
+        last = segments[-1]
+        segments[-1] = RawSegment(last.text, last.start, end, last.speaker)
 
 
 def _words(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from pipeline.models import Transcript
 from pipeline.sources.base import RawSegment, SourceError
+from pipeline.sources.captions import drop_repeated_words
 from pipeline.sources.limits import Limits, check_time
 from pipeline.sources.speakers import split_speaker
 
@@ -29,7 +30,8 @@ def load_json(text: str, where: str) -> object:
 
 
 def parse_json(text: str, where: str) -> list[RawSegment] | Transcript:
-    """A youtube-transcript-api list of `{text, start, duration}`, or a canonical `Transcript` object."""
+    """A youtube-transcript-api list of `{text, start, duration}` (an entry repeating the words of the one before
+    loses them: `drop_repeated_words`), or a canonical `Transcript` object."""
     data = load_json(text, where)
     if isinstance(data, dict) and "segments" in data:
         try:
@@ -60,7 +62,7 @@ def parse_json(text: str, where: str) -> list[RawSegment] | Transcript:
         check_time(duration, limits, where, f"{what} 'duration'")
         end = check_time(start + duration, limits, where, f"{what} 'start' + 'duration'")
         segments.append(RawSegment(text_value, start, end, None))
-    return segments
+    return drop_repeated_words(segments)
 
 
 def _number(value: object) -> float:

@@ -51,6 +51,7 @@ from youtube_transcript_api.proxies import GenericProxyConfig
 from pipeline.chapters import description_chapters
 from pipeline.models import Chapter
 from pipeline.sources.base import RawSegment, SourceError
+from pipeline.sources.captions import drop_repeated_words
 from pipeline.workspace import atomic_write, inside, shown
 
 logger = logging.getLogger(__name__)
@@ -319,10 +320,11 @@ class FetchedYouTube:
 
 
 def _segments(raw: list[dict[str, Any]]) -> list[RawSegment]:
-    return [
+    """The fetched pieces as raw segments; one repeating the words of the piece before loses them (`.captions`)."""
+    return drop_repeated_words(
         RawSegment(text=item["text"], start=float(item["start"]), end=float(item["start"]) + float(item["duration"]))
         for item in raw
-    ]
+    )
 
 
 class _TimeoutSession(requests.Session):

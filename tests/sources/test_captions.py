@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from pipeline.sources.captions import REPEAT_MIN_WORDS, parse_srt, parse_vtt
+from pipeline.sources.base import RawSegment
+from pipeline.sources.captions import REPEAT_MIN_WORDS, drop_repeated_words, parse_srt, parse_vtt
 from pipeline.sources.files import load_file
+from pipeline.sources.youtube import _segments
 from tests.conftest import DATA
 
 PREVIOUS = "We started as a side project, we're now about forty people, and we're used by eleven thousand teams."
@@ -114,3 +118,26 @@ def test_only_the_cue_just_before_counts_and_speakers_carry_on():
 def test_an_empty_srt_subtitle_is_still_kept_as_before():
     cues = [("00:00:01.000", "00:00:02.000", PREVIOUS), ("00:00:02.100", "00:00:03.000", "")]
     assert [text for text, _, _ in parsed("srt", *cues)] == [PREVIOUS, ""]
+
+
+def test_a_youtube_json_entry_repeating_the_one_before_loses_those_words(tmp_path):
+    entries = [
+        {"text": PREVIOUS, "start": 1.0, "duration": 4.0},
+        {"text": "we started as a side project, we're now about forty", "start": 5.2, "duration": 2.8},
+        {"text": "and we're used by eleven thousand teams. Most of them host on GitHub.", "start": 8.1, "duration": 3},
+        {"text": "thank you thank you", "start": 11.2, "duration": 1.0},
+        {"text": "thank you", "start": 12.3, "duration": 1.0},
+    ]
+    path = tmp_path / "talk.json"
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    assert [(s.text, s.start, s.end) for s in load_file(path).segments] == [
+        (PREVIOUS, 1.0, 8.0),
+        ("Most of them host on GitHub.", 8.1, 11.1),
+        ("thank you thank you", 11.2, 12.2),
+        ("thank you", 12.3, 13.3),
+    ]
+    assert [s.text for s in drop_repeated_words([RawSegment(PREVIOUS, 0.0, 1.0), RawSegment(PREVIOUS, 1.0, None)])] == [
+        PREVIOUS
+    ]
+    fetched = _segments(entries)  # captions fetched from YouTube go through the same rule
+    assert [(s.text, s.start) for s in fetched] == [(s.text, s.start) for s in load_file(path).segments]
