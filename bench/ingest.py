@@ -9,11 +9,19 @@ batch size, normalised, in the same process and threads; the methods alternate i
 other round) and each overhead is the median over rounds of that round's ratio, in wall and in CPU time (on a shared
 machine wall time also measures the other jobs); throughput is the best round's. The default store (SQLite) also
 keeps each chunk's sentence vectors, for highlighting and recaps, pooled from the chunk's own pass
-(`PooledDocumentEmbedder`); `ingest_many, memory store` is the path without them (the plain document embedder). The
-pooled embedder batches chunks by token count (`pipeline.sentence_pooling.token_batches`), plain `encode` (and the
-plain embedder) by characters: `raw encode, token-length batches` encodes the same texts in the pooled embedder's
-batches, so `ingest_many` over it is what the rest of the pipeline costs (punctuation, pooling, writes), and the two
-raw rows side by side are the batching's gain.
+(`PooledDocumentEmbedder`); `ingest_many, memory store` is the path without them (the plain document embedder, as
+for pgvector and Qdrant). Both embedders batch chunks by token count (`pipeline.token_batches`), plain `encode` by
+characters: `raw encode, token-length batches` encodes the same texts in the pooled embedder's batches, so
+`ingest_many` over it is what the rest of the pipeline costs (punctuation, pooling, writes), and the two raw rows
+side by side are the batching's gain.
+
+`--batching` runs only the memory store's chunk embedder (the `embedder` component of a memory-store ingestor), with
+token-count batches (`batch_by_tokens`, the shipped path) against the same embedder batching by characters (the path
+before), side by side in interleaved rounds, torch and fp32 ONNX (one intra-op thread): on all the samples' chunks
+at once (as `ingest_many` embeds them) and on one QMSum val meeting (the first of the dev half, read from
+../shared/eval/qmsum/val, cut into chunks by the ingestor's own steps). It prints the padded tokens each batching
+feeds the model, the CPU-time ratio token/character batches of every round and their median, and the largest
+difference between the two sides' vectors.
 
 The punctuation restorer reads MiniLM context features through ONNX Runtime (`pipeline.punctuation_context`, the
 shipped path); `ingest_many, torch context` runs the same as `ingest_many` with the features from the torch layers
@@ -36,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from pipeline.components.embedders import PackagedDocumentEmbedder
+from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
 from pipeline.components.punctuation import restore_segments
 from pipeline.ingest import Ingestor
 from pipeline.models import Transcript
@@ -84,13 +94,89 @@ def timed(run) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def padded_tokens(lengths: list[int], batches: list[list[int]]) -> int:
+    """Tokens the model is fed: each batch padded to its longest text."""
+    return sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+
+
+def batching(copies: int, repeats: int) -> None:
+    """The memory store's chunk embedder, token-count batches against character batches (see the docstring)."""
+    from haystack import Document
+
+    from bench.qmsum import load_meeting, val_halves
+
+    settings = IndexSettings()
+    with tempfile.TemporaryDirectory() as directory:
+        ingestor = Ingestor(Workspace(Path(directory)), settings, StoreConfig(kind="memory"))
+        ingestor.warm_up()
+        shipped = ingestor.pipeline.get_component("embedder")  # the memory store's own: token batches
+        assert isinstance(shipped, PackagedDocumentEmbedder) and shipped.batch_by_tokens
+        meeting_path = val_halves()["dev"][0]
+        meeting, _, _ = load_meeting(meeting_path)
+        corpora = {
+            "samples": [text for transcript in corpus(copies) for text in chunk_texts(ingestor, transcript)],
+            f"QMSum {meeting_path.stem}": chunk_texts(ingestor, meeting),
+        }
+    before = PackagedDocumentEmbedder(  # the same settings and (shared) model, batching by characters
+        batch_size=shipped.batch_size, progress_bar=False, normalize_embeddings=True, local_files_only=True
+    )
+    before.warm_up()
+    embedders = {
+        ("torch", "characters"): before,
+        ("torch", "tokens"): shipped,
+        ("onnx", "characters"): OnnxDocumentEmbedder(threads=1, batch_size=shipped.batch_size),
+        ("onnx", "tokens"): OnnxDocumentEmbedder(threads=1, batch_size=shipped.batch_size, batch_by_tokens=True),
+    }
+    model, size = shipped.embedding_backend.model, shipped.batch_size
+    print(f"torch threads {torch.get_num_threads()}, batch size {size}, {repeats} interleaved rounds")
+    for name, texts in corpora.items():
+        documents = [Document(content=text) for text in texts]
+        tokens = offsets_tokenizer(model)(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        lengths = [len(ids) for ids in tokens]
+        by_characters = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as `encode` sorts
+        character_batches = [by_characters[i : i + size] for i in range(0, len(texts), size)]
+        print(
+            f"{name}: {len(texts)} chunks, {sum(lengths):,} tokens; padded to "
+            f"{padded_tokens(lengths, character_batches):,} by characters, "
+            f"{padded_tokens(lengths, token_batches(lengths, size)):,} by tokens"
+        )
+        vectors = {}
+        for key, embedder in embedders.items():  # warm, and the vectors to compare
+            embedder.warm_up()
+            vectors[key] = [d.embedding for d in embedder.run(documents=documents)["documents"]]
+        cpu: dict[tuple[str, str], list[float]] = {key: [] for key in embedders}
+        for number in range(repeats):  # interleaved, order reversed every other round
+            keys = list(embedders) if number % 2 == 0 else list(reversed(embedders))
+            for key in keys:
+                cpu[key].append(timed(lambda: embedders[key].run(documents=documents))[1])  # noqa: B023
+        for encoder in ("torch", "onnx"):
+            old, new = cpu[(encoder, "characters")], cpu[(encoder, "tokens")]
+            ratios = [n / o for n, o in zip(new, old, strict=True)]
+            difference = max(
+                abs(a - b)
+                for u, v in zip(vectors[(encoder, "tokens")], vectors[(encoder, "characters")], strict=True)
+                for a, b in zip(u, v, strict=True)
+            )
+            print(
+                f"  {encoder}: median cpu {statistics.median(old):.2f}s by characters, {statistics.median(new):.2f}s"
+                f" by tokens; token/character median ratio {statistics.median(ratios):.3f} (rounds "
+                + ", ".join(f"{r:.3f}" for r in ratios)
+                + f"); vectors max |diff| {difference:.1e}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--batching", action="store_true", help="only the chunk embedder's batching, old and new")
     args = parser.parse_args()
     print(f"load before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min)")
+    if args.batching:
+        batching(args.copies, args.repeats)
+        print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     transcripts = list(corpus(args.copies))
     hours = sum(t.duration or 0 for t in transcripts) / 3600
     settings = IndexSettings()

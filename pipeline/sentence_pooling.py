@@ -6,7 +6,8 @@ QMSum train (`training/sentence_projection.py`: it brings the vector close to th
 cosine 0.62 → 0.82 on held-out meetings, taking out the chunk's context), normalised. A sentence the model's
 sequence limit cuts is embedded on its own. The chunk vector comes out of the same pass (the model's own mean
 pooling, normalised as the document embedder does), identical to `SentenceTransformer.encode` of the chunk's batch
-(chunks are batched by token count, `token_batches`; to float rounding against one `encode` call over all chunks).
+(chunks are batched by token count, `pipeline.token_batches`; to float rounding against one `encode` call over all
+chunks).
 Highlights and extractive answers on QMSum val are unchanged within noise (README, "Ingestion
 and query speed").
 
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.text import split_sentences
+from pipeline.token_batches import encode_in_token_batches
+from pipeline.token_batches import token_batches as token_batches  # re-exported: bench/ingest.py and tests use it
 
 DIMENSIONS = 384
 PROJECTION_PATH = Path(__file__).parent / "weights" / "sentence_projection.npy"
@@ -98,28 +101,12 @@ def offsets_tokenizer(model: Any) -> Any:
     return held[1]
 
 
-def token_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Indices of texts with `lengths` tokens in batches of `batch_size`, longest first, so that each batch pads
-    to a length close to all of its texts'.
-
-    `SentenceTransformer.encode` sorts by characters, and characters per token vary from talk to talk (restored
-    punctuation, numbers, names): over the chunks of several talks (`Ingestor.ingest_many`) its batches padded to
-    16% more tokens than the chunks hold on the samples, 8% in token order, and encoding cost that much more. Each
-    batch is then one `encode` call, so a chunk's vector is `encode`'s for its batch; against one `encode` call over
-    all texts, a batch padded to another length changes the vectors by float rounding only. With no more texts than
-    `batch_size`, one batch of all of them in order: exactly one `encode` call, as before."""
-    if len(lengths) <= batch_size:
-        return [list(range(len(lengths)))]
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: ties keep their order
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-
 def encode_with_sentences(
     model: Any, texts: list[str], batch_size: int, projection: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """One pass of `model` (a `SentenceTransformer` with mean pooling) over `texts`: their normalised vectors
     (as `model.encode(texts, batch_size=batch_size, normalize_embeddings=True)` gives them, to float rounding; see
-    `token_batches`) and, for each text, a (sentences × dimensions) array of its sentences' pooled vectors. A
+    `pipeline.token_batches`) and, for each text, a (sentences × dimensions) array of its sentences' pooled vectors. A
     sentence the sequence limit cuts is embedded on its own (a second, short pass over those few)."""
     import torch
 
@@ -127,13 +114,13 @@ def encode_with_sentences(
         return np.zeros((0, DIMENSIONS), dtype=np.float32), []
     tokenizer, limit = offsets_tokenizer(model), model.max_seq_length
     encoded = tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=limit)  # one call: cheaper
-    outputs: list[Any] = [None] * len(texts)
-    for batch in token_batches([len(pairs) for pairs in encoded["offset_mapping"]], batch_size):
-        embedded = model.encode(
+    outputs: list[Any] = encode_in_token_batches(
+        [len(pairs) for pairs in encoded["offset_mapping"]],
+        batch_size,
+        lambda batch: model.encode(
             [texts[i] for i in batch], batch_size=batch_size, output_value=None, convert_to_numpy=False
-        )
-        for i, output in zip(batch, embedded, strict=True):
-            outputs[i] = output
+        ),
+    )
     chunk_vectors = torch.nn.functional.normalize(torch.stack([o["sentence_embedding"] for o in outputs]), p=2, dim=1)
     groups: list[list[np.ndarray | None]] = []
     for text, output, pairs in zip(texts, outputs, encoded["offset_mapping"], strict=True):

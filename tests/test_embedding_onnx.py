@@ -45,6 +45,45 @@ def test_onnx_vectors_match_the_torch_model(torch_vectors: np.ndarray, encoder: 
     ).all()
 
 
+def test_documents_batched_by_tokens_get_the_same_vectors():
+    """The ONNX document embedder with `batch_by_tokens` (the memory, pgvector and Qdrant stores' chunks at
+    `TALKS_INGEST_ENCODER=onnx`): shuffled texts of mixed lengths whose token order is not their character order,
+    each vector the one batching by characters gives it, paired back with its own document."""
+    import random
+
+    from haystack import Document
+
+    from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
+    from pipeline.token_batches import token_batches
+
+    texts = [*SENTENCES, "Extraordinarily " * 12, "a b c d e f g h i j k l m n o p", "1, 2, 3, 4, 5, 6, 7", "Why?"]
+    random.Random(5).shuffle(texts)
+    plain = OnnxDocumentEmbedder(batch_size=3)
+    batched = OnnxDocumentEmbedder(batch_size=3, batch_by_tokens=True)
+    plain.warm_up()
+    assert plain._encoder is not None
+    lengths = [sum(e.attention_mask) for e in plain._encoder.tokenizer.encode_batch(texts)]  # padded: real ones
+    by_characters = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    assert token_batches(lengths, 3) != [by_characters[i : i + 3] for i in range(0, len(texts), 3)]
+    documents = [Document(content=text, meta={"position": i}) for i, text in enumerate(texts)]
+    batched.warm_up()
+    assert batched._encoder is not None
+    session, widths = batched._encoder.session, []
+
+    class Recording:  # the session, each batch's padded width noted
+        def run(self, names, feeds):
+            widths.append(feeds["input_ids"].shape[1])
+            return session.run(names, feeds)
+
+    batched._encoder.session = Recording()
+    result = batched.run(documents=documents)["documents"]
+    assert widths == [max(lengths[i] for i in batch) for batch in token_batches(lengths, 3)]
+    assert [d.meta["position"] for d in result] == list(range(len(texts)))
+    expected = np.array([d.embedding for d in plain.run(documents=documents)["documents"]])
+    assert np.abs(np.array([d.embedding for d in result]) - expected).max() < 1e-5
+    assert batched.run(documents=[])["documents"] == []
+
+
 def test_the_encoder_setting_is_checked(monkeypatch):
     assert type(text_embedder()).__name__ == "OnnxTextEmbedder"
     monkeypatch.setenv(ENCODER_ENV, "torch")

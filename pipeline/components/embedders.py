@@ -67,7 +67,11 @@ class PackagedTextEmbedder(_PackagedModel, SentenceTransformersTextEmbedder):
 class PackagedDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbedder):
     """`SentenceTransformersDocumentEmbedder` whose `model` may be `package:MODULE` (the default: the packaged model).
 
-    Its `run(documents=...)` is the base class's: `documents`, copies carrying their `embedding`.
+    Its `run(documents=...)` is the base class's: `documents`, copies carrying their `embedding`. With
+    `batch_by_tokens` (the indexing pipeline's chunk embedder for the stores without sentence vectors), the
+    documents go to it in batches of like token counts (`pipeline.token_batches`), one base `run` a batch, instead of
+    `encode`'s own sort by characters: less padding, the same vectors to float rounding. Only at float32 `precision`:
+    quantised vectors take their ranges from their batch, so those go to the base `run` all at once.
 
     Usage example:
     ```python
@@ -75,7 +79,9 @@ class PackagedDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbed
 
     from pipeline.components.embedders import PackagedDocumentEmbedder
 
-    embedder = PackagedDocumentEmbedder(normalize_embeddings=True, local_files_only=True, progress_bar=False)
+    embedder = PackagedDocumentEmbedder(
+        normalize_embeddings=True, local_files_only=True, progress_bar=False, batch_by_tokens=True
+    )
     embedder.warm_up()
     documents = embedder.run(documents=[Document(content="We kept Apache.")])["documents"]
     print(len(documents[0].embedding))  # 384
@@ -83,6 +89,46 @@ class PackagedDocumentEmbedder(_PackagedModel, SentenceTransformersDocumentEmbed
     """
 
     _base = SentenceTransformersDocumentEmbedder
+
+    def __init__(self, model: str = PACKAGED_MODEL, batch_by_tokens: bool = False, **kwargs: Any) -> None:
+        _PackagedModel.__init__(self, model=model, **kwargs)
+        self.batch_by_tokens = batch_by_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _PackagedModel.to_dict(self)
+        data["init_parameters"]["batch_by_tokens"] = self.batch_by_tokens
+        return data
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:  # type: ignore[override]
+        """
+        :param documents: the documents to embed (by their `content`, with the base class's prefix, suffix and
+            meta fields).
+        :returns: `documents`, copies carrying their `embedding`.
+        """
+        plain = not self.batch_by_tokens or self.precision != "float32" or not isinstance(documents, list)
+        if plain or not documents or not all(isinstance(doc, Document) for doc in documents):
+            return self._base.run(self, documents=documents)  # the base class checks its input
+        from pipeline.sentence_pooling import offsets_tokenizer
+        from pipeline.token_batches import encode_in_token_batches
+
+        if self.embedding_backend is None:
+            self.warm_up()
+        model = self.embedding_backend.model  # type: ignore[union-attr]
+        texts = [self._text_to_embed(doc) for doc in documents]
+        # counted with this thread's own tokenizer: the model's is shared with other threads' `encode` calls
+        tokens = offsets_tokenizer(model)(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        embedded = encode_in_token_batches(
+            [len(ids) for ids in tokens],
+            self.batch_size,
+            lambda batch: self._base.run(self, documents=[documents[i] for i in batch])["documents"],
+        )
+        return {"documents": embedded}
+
+    def _text_to_embed(self, doc: Document) -> str:
+        """The text the base `run` embeds for `doc` (it builds it inline; used here for its token count only)."""
+        meta = [str(doc.meta[key]) for key in self.meta_fields_to_embed if doc.meta.get(key) is not None]
+        return self.prefix + self.embedding_separator.join([*meta, doc.content or ""]) + self.suffix
 
 
 @component

@@ -38,10 +38,10 @@ class _OnnxEmbedder:
         if self._encoder is None:
             self._encoder = OnnxEncoder(_model_folder(self.model), self.precision, self.threads)
 
-    def _encode(self, texts: list[str], batch_size: int = 32) -> Any:
+    def _encode(self, texts: list[str], batch_size: int = 32, by_tokens: bool = False) -> Any:
         self.warm_up()
         assert self._encoder is not None
-        return self._encoder.encode(texts, batch_size=batch_size)
+        return self._encoder.encode(texts, batch_size=batch_size, by_tokens=by_tokens)
 
 
 @component
@@ -73,7 +73,9 @@ class OnnxTextEmbedder(_OnnxEmbedder):
 @component
 class OnnxDocumentEmbedder(_OnnxEmbedder):
     """Embeds documents' content with the packaged model through ONNX Runtime; returns copies carrying the
-    embedding (the inputs are not changed).
+    embedding (the inputs are not changed). Longest first, by characters; with `batch_by_tokens` (the indexing
+    pipeline's chunk embedder for the stores without sentence vectors) in batches of like token counts
+    (`pipeline.token_batches`): less padding, the same vectors to float rounding at fp32.
 
     Usage example:
     ```python
@@ -81,7 +83,7 @@ class OnnxDocumentEmbedder(_OnnxEmbedder):
 
     from pipeline.components.onnx_embedders import OnnxDocumentEmbedder
 
-    embedder = OnnxDocumentEmbedder(batch_size=32)
+    embedder = OnnxDocumentEmbedder(batch_size=32, batch_by_tokens=True)
     embedder.warm_up()
     documents = embedder.run(documents=[Document(content="We kept Apache.")])["documents"]
     print(len(documents[0].embedding))  # 384
@@ -89,10 +91,16 @@ class OnnxDocumentEmbedder(_OnnxEmbedder):
     """
 
     def __init__(
-        self, model: str = PACKAGED_MODEL, precision: Precision = "fp32", threads: int = 0, batch_size: int = 32
+        self,
+        model: str = PACKAGED_MODEL,
+        precision: Precision = "fp32",
+        threads: int = 0,
+        batch_size: int = 32,
+        batch_by_tokens: bool = False,
     ) -> None:
         _OnnxEmbedder.__init__(self, model=model, precision=precision, threads=threads)  # @component re-creates
         self.batch_size = batch_size
+        self.batch_by_tokens = batch_by_tokens
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
@@ -102,5 +110,5 @@ class OnnxDocumentEmbedder(_OnnxEmbedder):
         """
         if not isinstance(documents, list) or any(not isinstance(d, Document) for d in documents):
             raise TypeError("OnnxDocumentEmbedder expects a list of Documents; use OnnxTextEmbedder for a string")
-        vectors = self._encode([d.content or "" for d in documents], self.batch_size)
+        vectors = self._encode([d.content or "" for d in documents], self.batch_size, self.batch_by_tokens)
         return {"documents": [replace(d, embedding=v.tolist()) for d, v in zip(documents, vectors, strict=True)]}

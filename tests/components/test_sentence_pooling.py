@@ -68,6 +68,55 @@ def test_chunks_are_encoded_in_batches_of_like_token_counts(pooled):
     assert np.abs(vectors - alone).max() < 1e-5  # padding changes float rounding only
 
 
+# characters per token differ: long words (few tokens), single letters and digits (a token each); mixed lengths
+MIXED = [
+    *(" ".join(["Extraordinarily"] * n) + "." for n in (2, 9, 30)),
+    *(" ".join("abcdefghijklmnopqrstuvwxyz"[: n % 26] * (1 + n // 26)) for n in (5, 24, 60)),
+    *(", ".join(str(10 * n + k) for k in range(n)) for n in (3, 12, 40)),
+    "We picked the Apache licence so companies can contribute.",
+    "Pricing came much later, once the first teams asked for support.",
+    "ok",
+]
+
+
+def test_the_token_batched_document_embedder_gives_the_plain_embedders_vectors(pooled):
+    """The memory, pgvector and Qdrant stores' chunk embedder (`batch_by_tokens`): shuffled documents of mixed
+    lengths, in batches that differ from `encode`'s by characters, each vector paired back with its own document."""
+    import random
+
+    texts = MIXED[:]
+    random.Random(7).shuffle(texts)
+    documents = [Document(content=text, meta={"position": i}) for i, text in enumerate(texts)]
+    settings = {"normalize_embeddings": True, "local_files_only": True, "progress_bar": False, "batch_size": 4}
+    plain = PackagedDocumentEmbedder(**settings)
+    batched = PackagedDocumentEmbedder(**settings, batch_by_tokens=True)
+    assert batched.to_dict()["init_parameters"]["batch_by_tokens"] is True
+    assert PackagedDocumentEmbedder.from_dict(batched.to_dict()).batch_by_tokens is True
+    plain.warm_up()
+    lengths = [len(ids) for ids in offsets_tokenizer(plain.embedding_backend.model)(texts)["input_ids"]]
+    by_characters = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    assert token_batches(lengths, 4) != [by_characters[i : i + 4] for i in range(0, len(texts), 4)]
+    batched.warm_up()
+    backend, calls = batched.embedding_backend, []
+
+    class Recording:  # the shared backend, each call's texts noted
+        model = backend.model
+
+        def embed(self, data, **kwargs):
+            calls.append(list(data))
+            return backend.embed(data, **kwargs)
+
+    batched.embedding_backend = Recording()
+    result = batched.run(documents=documents)["documents"]
+    assert calls == [[texts[i] for i in batch] for batch in token_batches(lengths, 4)]  # one base run a batch
+    assert [d.meta["position"] for d in result] == list(range(len(texts)))
+    assert all(d.embedding is None for d in documents)  # copies, not the inputs
+    expected = np.array([d.embedding for d in plain.run(documents=documents)["documents"]])
+    vectors = np.array([d.embedding for d in result])
+    assert np.abs(vectors - expected).max() < 1e-5  # float rounding; a vector paired with another text is far off
+    assert batched.run(documents=[])["documents"] == []
+
+
 def test_a_sentence_past_the_sequence_limit_is_embedded_on_its_own(pooled):
     text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(40)) + " The Apache licence won."
     vectors = pooled.run(documents=[Document(content=text)])["sentence_vectors"][0]
