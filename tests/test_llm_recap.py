@@ -405,6 +405,23 @@ def test_an_overlong_overview_is_cut_to_its_opening_whole_sentences(talk):
     assert overview == " ".join(LONG_OVERVIEW) and not grounding.fallbacks  # within the cap: as written
 
 
+def test_list_numbers_in_an_overview_are_dropped_before_it_is_cut(talk):
+    """Qwen numbers its points inside the paragraph ("… are: 1. … 2. … 3."): the numbers go, so that no "3." is
+    left as a sentence of its own; a number inside a sentence stays."""
+    points = " ".join(f"{number}. {sentence}" for number, sentence in enumerate(LONG_OVERVIEW[1:], 1))
+    reply = f"Maya Lindqvist tells how Driftwood began, in version 2. The most concrete points are: {points} 4."
+    generator = scripted(json.dumps({"overview": reply}))
+    recapper = LLMRecapper(generator, overview_max_words=80)
+    overview, _, _ = recapper.rewrite_overview(talk, overview_themes(talk), "The extractive overview.")
+    assert (
+        overview
+        == (  # 9 + 32 + 24 of its 90 words
+            "Maya Lindqvist tells how Driftwood began, in version 2. The most concrete points are: "
+            + " ".join(LONG_OVERVIEW[1:3])
+        )
+    )
+
+
 def test_an_overview_whose_first_sentence_is_over_the_cap_falls_back(talk):
     generator = scripted(json.dumps({"overview": " ".join(LONG_OVERVIEW)}))
     overview, _, grounding = LLMRecapper(generator, overview_max_words=20).rewrite_overview(

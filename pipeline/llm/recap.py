@@ -77,6 +77,9 @@ from pipeline.text import clean_sentence
 from pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
+# "… points are: 1. The … 2. The …": list numbers the model writes inside a paragraph (after a colon or a
+# sentence's end, before a capital), which would otherwise split off as sentences of their own ("3.")
+LIST_MARKER = re.compile(r"(?:(?<=[.:;!?])|^)\s*\(?\d{1,2}[.)](?:\s+(?=[A-Z\"“])|\s*$)")
 GENERIC_OPENING = re.compile(r"^(?:in this (?:talk|section),?\s+)?the (?:speaker|presenter|talk)\b", re.I)
 
 
@@ -610,7 +613,7 @@ class LLMRecapper:
         )
         messages = [ChatMessage.from_system(self._system(run.transcript)), ChatMessage.from_user(user)]
         reply = self._ask(run, messages, OverviewReply, "overview", max_tokens=self.overview_tokens)
-        overview = " ".join(reply.overview.split()) if reply is not None else ""
+        overview = " ".join(LIST_MARKER.sub(" ", reply.overview).split()) if reply is not None else ""
         sentences = [overview[a:b] for a, b in sentence_bounds(overview)]
         overview = " ".join(s for s in sentences if not VAGUE_PHRASES.search(s))  # "… and its importance"
         reason = "every sentence vague ('the importance of …')" if sentences and not overview else None
