@@ -17,6 +17,10 @@ same arithmetic as the full layer on those positions. Encoding then imports neit
 export cannot be made (no torch, a cache folder that cannot be written), the torch layers run instead, with one
 warning; `TALKS_PUNCTUATION_CONTEXT=torch` chooses them.
 
+Weights fine-tuned with the punctuation networks (`training/punctuation.py --tune-context`, stored in their weights
+file) replace the packaged weights of their layers (`tuned`): on torch loaded over the packaged ones, and in ONNX
+exported to a cache file of their own (named by their digest), checked against the torch layers with them.
+
     encoder = ContextEncoder(layers=3)
     features = encoder.encode(["so", "what", "is", "pricing", "really"])  # (5, 384) float32
 
@@ -27,6 +31,7 @@ fast tokenizer, which this module aligns itself.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -70,11 +75,17 @@ class ContextEncoder:
     or "torch"; default: `$TALKS_PUNCTUATION_CONTEXT`, else "onnx". Either runs on the caller's torch threads (ONNX
     Runtime: as many intra-op threads as torch has, if the process imported it, else `OMP_NUM_THREADS`)."""
 
-    def __init__(self, layers: int, folder: Path | None = None, backend: Backend | None = None) -> None:
+    def __init__(
+        self, layers: int, folder: Path | None = None, backend: Backend | None = None,
+        tuned: dict[str, np.ndarray] | None = None,
+    ) -> None:  # fmt: skip
+        """`tuned`: layer weights fine-tuned with the punctuation network (transformers `BertModel` names, e.g.
+        "encoder.layer.1.output.dense.weight"), read instead of the packaged ones (`torch_layers`)."""
         from tokenizers import Tokenizer
 
         folder = folder or model_dir()
         self.layers = layers
+        self.tuned = tuned or None
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
@@ -85,12 +96,12 @@ class ContextEncoder:
         self.model: Any = None
         if self.backend == "onnx":
             try:
-                self.session = context_session(folder, layers, _threads())
+                self.session = context_session(folder, layers, _threads(), self.tuned)
             except OnnxEncoderError as error:
                 logging.getLogger(__name__).warning("punctuation context runs on torch: %s", error)
                 self.backend = "torch"
         if self.backend == "torch":
-            self.model = torch_layers(folder, layers)
+            self.model = torch_layers(folder, layers, tuned=self.tuned)
 
     def read(self, ids: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """The states (rows × positions × 384) at `positions` of each row of a padded batch of token ids."""
@@ -173,9 +184,10 @@ def _threads() -> int:
     return int(value) if value.isdigit() else 0
 
 
-def torch_layers(folder: Path, layers: int, attention: str = "sdpa") -> Any:
+def torch_layers(folder: Path, layers: int, attention: str = "sdpa", tuned: dict[str, np.ndarray] | None = None) -> Any:
     """The packaged MiniLM's embeddings and first `layers` layers as a transformers `BertModel` (no pooler), only
-    those weights read; imports torch and transformers."""
+    those weights read, then `tuned` ones (fine-tuned weights of some of those layers) over them; imports torch
+    and transformers."""
     from safetensors import safe_open
     from transformers import BertConfig, BertModel
 
@@ -184,22 +196,43 @@ def torch_layers(folder: Path, layers: int, attention: str = "sdpa") -> Any:
     with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:  # only the layers used
         wanted = [k for k in weights.keys() if k.startswith("embeddings.") or _layer(k) < layers]  # noqa: SIM118
         state = {k: weights.get_tensor(k) for k in wanted}
+    foreign = [k for k in tuned or {} if k not in state]
+    if foreign:
+        raise RuntimeError(f"the fine-tuned context weights {foreign[:3]} are not in the first {layers} layers")
+    import torch
+
+    state.update({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in (tuned or {}).items()})
     missing, _ = model.load_state_dict(state, strict=False)
     if [k for k in missing if not k.endswith("position_ids")]:
         raise RuntimeError(f"the packaged MiniLM lacks {missing[:3]}")
     return model.eval()
 
 
-def context_file(folder: Path, layers: int, damaged: os.stat_result | None = None) -> Path:
-    """The cached ONNX export of the first `layers` layers (exported first if missing, or again if `damaged`)."""
-    name = f"context-{layers}-layers-v{EXPORT_FORMAT}.onnx"
-    return onnx_encoder.cached_file(folder, name, lambda tmp: export_layers(folder, layers, tmp), damaged)
+def tuned_digest(tuned: dict[str, np.ndarray] | None) -> str:
+    """A short digest of fine-tuned weights (names and values): their export's cache name; "" for none."""
+    if not tuned:
+        return ""
+    digest = hashlib.sha256()
+    for key in sorted(tuned):
+        digest.update(key.encode("utf-8"))
+        digest.update(np.ascontiguousarray(tuned[key], dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
 
 
-def context_session(folder: Path, layers: int, threads: int) -> Any:
-    """An ONNX Runtime session of the first `layers` layers; a cached file that will not load is exported again
-    (once). Raises `OnnxEncoderError` when no working export can be made."""
-    path = context_file(folder, layers)
+def context_file(
+    folder: Path, layers: int, damaged: os.stat_result | None = None, tuned: dict[str, np.ndarray] | None = None
+) -> Path:
+    """The cached ONNX export of the first `layers` layers, with `tuned` weights if any (their digest in the
+    name), exported first if missing, or again if `damaged`."""
+    digest = tuned_digest(tuned)
+    name = f"context-{layers}-layers{'-tuned-' + digest if digest else ''}-v{EXPORT_FORMAT}.onnx"
+    return onnx_encoder.cached_file(folder, name, lambda tmp: export_layers(folder, layers, tmp, tuned=tuned), damaged)
+
+
+def context_session(folder: Path, layers: int, threads: int, tuned: dict[str, np.ndarray] | None = None) -> Any:
+    """An ONNX Runtime session of the first `layers` layers (with `tuned` weights); a cached file that will not
+    load is exported again (once). Raises `OnnxEncoderError` when no working export can be made."""
+    path = context_file(folder, layers, tuned=tuned)
     try:
         return _context_session(path, threads)
     except OnnxEncoderError:
@@ -207,7 +240,7 @@ def context_session(folder: Path, layers: int, threads: int) -> Any:
             seen = path.stat()
         except OSError:  # deleted meanwhile: made again below
             seen = None
-        path = context_file(folder, layers, damaged=seen) if seen else context_file(folder, layers)
+        path = context_file(folder, layers, damaged=seen, tuned=tuned)
         return _context_session(path, threads)
 
 
@@ -221,20 +254,25 @@ def _context_session(path: Path, threads: int) -> Any:
     return session
 
 
-def export_layers(folder: Path, layers: int, target: Path, tolerance: float = 1e-4) -> None:
-    """The first `layers` layers as ONNX at `target`: inputs `input_ids`, `attention_mask` (rows × tokens) and
-    `positions` (rows × reads, token positions), output the states at those positions (rows × reads × 384), all
-    axes but the last dynamic. Kept only if ONNX Runtime gives the torch layers' states within `tolerance` on a
-    padded two-row sample. Any failure is an `OnnxEncoderError`, in one line."""
+def export_layers(
+    folder: Path, layers: int, target: Path, tolerance: float = 1e-4, tuned: dict[str, np.ndarray] | None = None
+) -> None:
+    """The first `layers` layers (with `tuned` weights, if any) as ONNX at `target`: inputs `input_ids`,
+    `attention_mask` (rows × tokens) and `positions` (rows × reads, token positions), output the states at those
+    positions (rows × reads × 384), all axes but the last dynamic. Kept only if ONNX Runtime gives the torch
+    layers' states (the same weights) within `tolerance` on a padded two-row sample. Any failure is an
+    `OnnxEncoderError`, in one line."""
     try:
-        _export_layers(folder, layers, target, tolerance)
+        _export_layers(folder, layers, target, tolerance, tuned)
     except OnnxEncoderError:
         raise
     except Exception as error:  # the exporter's and torch's own error types, or no torch at all
         raise OnnxEncoderError(f"cannot export the first {layers} MiniLM layers to ONNX ({error})") from None
 
 
-def _export_layers(folder: Path, layers: int, target: Path, tolerance: float) -> None:
+def _export_layers(
+    folder: Path, layers: int, target: Path, tolerance: float, tuned: dict[str, np.ndarray] | None
+) -> None:
     import warnings
 
     import onnxruntime
@@ -258,7 +296,7 @@ def _export_layers(folder: Path, layers: int, target: Path, tolerance: float) ->
     class Layers(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model = torch_layers(folder, layers, attention="eager")
+            self.model = torch_layers(folder, layers, attention="eager", tuned=tuned)
 
         def forward(self, input_ids, attention_mask, positions):
             model = self.model
@@ -292,7 +330,9 @@ def _export_layers(folder: Path, layers: int, target: Path, tolerance: float) ->
     positions = np.tile(np.arange(40), (2, 1))
     positions[1, 25:] = 0
     with torch.inference_mode():
-        full = torch_layers(folder, layers)(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        full = torch_layers(folder, layers, tuned=tuned)(
+            input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+        )
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])

@@ -11,9 +11,10 @@ No packaged punctuation model fitted: the transformer punctuation models need a 
 for the 5,000 words/s target on one core, so the network is ours (a word/suffix embedding, a convolution and a
 two-layer bidirectional GRU; about 1.3 M parameters, stored as float16 in `pipeline/weights/punctuation.npz`). The
 shipped network also reads context features from the first two layers of the packaged MiniLM encoder
-(`pipeline.punctuation_context`, frozen; `NetworkShape.context`), which the package installs: only the network's own
-weights are stored. A weights file may also hold an ensemble of such networks, whose probabilities are averaged
-(the MiniLM features are computed once for all of them); the shipped file holds two.
+(`pipeline.punctuation_context`; `NetworkShape.context`), which the package installs. A weights file may also hold
+an ensemble of such networks, whose probabilities are averaged (the MiniLM features are computed once for all of
+them), and MiniLM layer weights fine-tuned with them (`TUNED`), read instead of the packaged ones: the shipped file
+holds two networks and MiniLM's second layer fine-tuned with both (float16, 8.3 MB in all).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ PAD, UNKNOWN = 0, 1
 SUFFIX_BUCKETS = 2048
 CONTEXT_DIM = 384  # MiniLM's hidden size (`pipeline.punctuation_context.DIM`)
 WEIGHTS = "punctuation.npz"
+TUNED = "minilm."  # prefix, in a weights file, of MiniLM context layer weights fine-tuned with the networks
 
 _TRAILING = re.compile(r"[.,?!;:…]+$")
 _SENTENCE_MARK = re.compile(r"[.!?…][\"'”’)\]]*$")
@@ -154,14 +156,18 @@ class PunctuationModel:
     rows_per_batch = 128  # rows the network sees at once (bounds memory on a huge transcript)
 
     def __init__(
-        self, network: Any | list[Any], vocabulary: list[str], mixed_forms: dict[str, str], boundary_threshold: float
-    ) -> None:
+        self, network: Any | list[Any], vocabulary: list[str], mixed_forms: dict[str, str], boundary_threshold: float,
+        context_weights: dict[str, np.ndarray] | None = None,
+    ) -> None:  # fmt: skip
+        """`context_weights`: MiniLM context layer weights fine-tuned with the networks (transformers `BertModel`
+        names, e.g. "encoder.layer.1.output.dense.weight"), read instead of the packaged ones; None: none."""
         # several networks (an ensemble, sharing the vocabulary): their probabilities are averaged
         self.networks = [n.eval() for n in (network if isinstance(network, list) else [network])]
         layers = {int(getattr(n, "context_layers", 0)) for n in self.networks}
         if len(layers) > 1:
             raise ValueError("the networks of an ensemble must read the same MiniLM context layers")
         self.context_layers = layers.pop()
+        self.context_weights = context_weights or None
         self._encoder: Any = None
         self.index = {word: i for i, word in enumerate(vocabulary)}
         self.mixed_forms = mixed_forms
@@ -177,25 +183,29 @@ class PunctuationModel:
                 return cls.load(Path(packaged))
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["__meta__"]))
-            state = {k: torch.from_numpy(data[k].astype(np.float32)) for k in data.files if k != "__meta__"}
+            names = [k for k in data.files if k != "__meta__" and not k.startswith(TUNED)]
+            state = {k: torch.from_numpy(data[k].astype(np.float32)) for k in names}
+            tuned = {k[len(TUNED) :]: data[k].astype(np.float32) for k in data.files if k.startswith(TUNED)}
         if "members" not in meta:  # one network, its parameters under their own names
             network = build_network(NetworkShape(**meta["shape"]))
             network.load_state_dict(state)
-            return cls(network, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]))
+            return cls(network, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]), tuned)
         networks = []
         for member, shape in enumerate(meta["members"]):  # an ensemble: member k's parameters under "k.name"
             network = build_network(NetworkShape(**shape))
             prefix = f"{member}."
             network.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
             networks.append(network)
-        return cls(networks, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]))
+        return cls(networks, meta["vocabulary"], meta["mixed_forms"], float(meta["boundary_threshold"]), tuned)
 
     @staticmethod
     def save(
         path: Path, network: Any | list[Any], shape: NetworkShape | list[NetworkShape], vocabulary: list[str],
         mixed_forms: dict[str, str], boundary_threshold: float, provenance: dict[str, Any],
+        context_weights: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
-        """One network and its shape, or an ensemble: a list of networks and a list of their shapes."""
+        """One network and its shape, or an ensemble: a list of networks and a list of their shapes; with the
+        MiniLM context layer weights fine-tuned with them, if any (stored under `TUNED`, float16 as the rest)."""
         meta: dict[str, Any] = {
             "vocabulary": vocabulary,
             "mixed_forms": mixed_forms,
@@ -210,7 +220,10 @@ class PunctuationModel:
             assert isinstance(shape, NetworkShape)
             meta["shape"] = shape.__dict__
             states = network.state_dict()
-        arrays = {k: v.detach().cpu().numpy().astype(np.float16) for k, v in states.items()}
+        states = {**states, **{TUNED + k: v for k, v in (context_weights or {}).items()}}
+        arrays = {
+            k: np.asarray(v.detach().cpu() if hasattr(v, "detach") else v).astype(np.float16) for k, v in states.items()
+        }
         np.savez_compressed(path, __meta__=np.array(json.dumps(meta)), **arrays)
 
     def features(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +240,7 @@ class PunctuationModel:
         if self._encoder is None:
             from pipeline.punctuation_context import ContextEncoder
 
-            self._encoder = ContextEncoder(self.context_layers)
+            self._encoder = ContextEncoder(self.context_layers, tuned=self.context_weights)
         return self._encoder.encode([w.lower() for w in words])
 
     def predict(self, words: list[str], context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -270,11 +283,15 @@ class PunctuationModel:
                 case_parts.append((case_sum / count).reshape(-1, len(CASES)).numpy())
         return np.concatenate(punct_parts)[:n], np.concatenate(case_parts)[:n]
 
-    def restore(self, words: list[str], sentence_ends: set[int] | frozenset[int] = frozenset()) -> list[str]:
+    def restore(
+        self, words: list[str], sentence_ends: set[int] | frozenset[int] = frozenset(),
+        probabilities: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[str]:  # fmt: skip
         """The words with the predicted mark after each and the predicted case; `sentence_ends` are positions
-        known to end a sentence (a change of speaker). A word that already has capitals keeps them."""
+        known to end a sentence (a change of speaker). A word that already has capitals keeps them.
+        `probabilities`: `predict`'s output for these words when already computed (to try thresholds)."""
         bare = [_TRAILING.sub("", w) or w for w in words]
-        punct, case = self.predict(bare)
+        punct, case = probabilities if probabilities is not None else self.predict(bare)
         out: list[str] = []
         start, last = True, len(bare) - 1
         for i, word in enumerate(bare):

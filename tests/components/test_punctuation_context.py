@@ -102,6 +102,29 @@ def test_a_cached_file_of_another_model_is_made_again(tmp_path: Path, monkeypatc
     assert again.encode(words) == pytest.approx(expected, abs=1e-6)
 
 
+def test_fine_tuned_layer_weights_are_read_by_both_backends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layer weights fine-tuned with the punctuation networks (`training/punctuation.py --tune-context`) replace the
+    packaged ones: their ONNX export (a cache file of its own, checked against torch when made) gives the torch
+    layers' states with them, and both differ from the packaged layers'. Weights of a layer not read: one line."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    words = "so the unbelievable thing about usage based pricing is do not overthink it".split() * 30
+    plain = ContextEncoder(layers=1).encode(words)
+    base = punctuation_context.torch_layers(punctuation_context.model_dir(), 1).state_dict()
+    rng = np.random.default_rng(0)
+    tuned = {
+        k: v.numpy() + 0.05 * rng.standard_normal(v.shape).astype(np.float32)
+        for k, v in base.items()
+        if k.startswith("encoder.layer.0.")
+    }
+    exported = ContextEncoder(layers=1, tuned=tuned)
+    assert exported.backend == "onnx" and len(list(tmp_path.glob("*/context-1-layers*.onnx"))) == 2
+    states = ContextEncoder(layers=1, backend="torch", tuned=tuned).encode(words)
+    assert exported.encode(words) == pytest.approx(states, abs=1e-4)
+    assert np.abs(states - plain).max() > 0.1
+    with pytest.raises(RuntimeError, match="are not in the first 1 layers"):
+        ContextEncoder(layers=1, backend="torch", tuned={"encoder.layer.3.output.dense.bias": np.zeros(384)})
+
+
 def test_without_a_cache_the_torch_layers_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("")
