@@ -306,7 +306,7 @@ def run(args, model: Path, out: Path, recap_out: Path, done: set, stored: list[d
                 "extractive_words": len(baseline.overview.split()),
                 "full_words": len(recap_text(recap).split()),
                 "extractive_full_words": len(recap_text(baseline).split()),
-                "grounding": recap.grounding.model_dump() if reused is None else reused["grounding"],
+                "grounding": recap.grounding.model_dump() if reused is None else overview_grounding(reused, recap),
                 "overview_fallback": any(f.startswith("overview:") for f in recap.grounding.fallbacks),
                 "text": recap.overview,
                 "themes": [theme.model_dump(mode="json") for theme in recap.themes],
@@ -324,6 +324,14 @@ def run(args, model: Path, out: Path, recap_out: Path, done: set, stored: list[d
         )
     if not args.no_founder:
         founder_timing(recapper, extractive_recapper, generator)
+
+
+def overview_grounding(reused: dict, recap: TalkRecap) -> dict:
+    """The stored recap's grounding with its overview's entries (fallback, trimming) replaced by the new
+    overview's."""
+    kept = [f for f in reused["grounding"]["fallbacks"] if not f.startswith("overview")]
+    new = [f for f in recap.grounding.fallbacks if f.startswith("overview")]
+    return {**reused["grounding"], "fallbacks": kept + new}
 
 
 def _names(kind: str, item) -> tuple[str, str]:
@@ -407,7 +415,9 @@ def report(rows: list[dict]) -> None:
                 line += (
                     f"; {sum(r.get('reused_themes', False) for r in done)} overviews re-written over stored themes "
                     f"(their time is the overview's), {sum(r.get('overview_fallback', False) for r in done)} "
-                    "overviews fell back to the extractive one"
+                    "overviews fell back to the extractive one, "
+                    f"{sum(any(f.startswith('overview trimmed') for f in r['grounding']['fallbacks']) for r in done)} "
+                    "were trimmed to the cap"
                 )
             print(line)
 
