@@ -45,7 +45,8 @@ class QuerySettings:
     `candidates`: chunks each retriever hands to fusion; `keyword_weight`/`embedding_weight`: their weights in
     Haystack's reciprocal rank fusion (constant 61); `leaders_after`: each retriever's best chunk is kept among the
     passages right after this many (None: not kept unless it scores in); `rerank`: the head of the re-scored ranking
-    re-ordered by the learned `LearnedReranker` (fitted on QMSum train; README, "Retrieval")."""
+    re-ordered by the learned `LearnedReranker` (fitted on QMSum train; README, "Retrieval"); `passage_growth`: a chunk
+    skipped for overlapping a passage but ranked above the last one picked grows that passage (`PassageSelector`)."""
 
     top_k: int = 5
     candidates: int = 100
@@ -54,6 +55,7 @@ class QuerySettings:
     speaker_boost: float = 0.5
     neighbour_weight: float = 0.75
     max_overlap: float = 0.0
+    passage_growth: bool = True
     leaders_after: int | None = 1
     answer_words: int = 80
     rerank: bool = False
@@ -123,6 +125,7 @@ def build_query_pipeline(store: ChunkStore, settings: QuerySettings = QuerySetti
         neighbour_weight=0.0 if settings.rerank else settings.neighbour_weight,
         max_overlap=settings.max_overlap,
         leaders_after=settings.leaders_after or 0,
+        grow=settings.passage_growth,
     )
     pipeline.add_component("ranker", ranker)
     stored_sentences = store if getattr(store, "keeps_sentence_vectors", False) else None

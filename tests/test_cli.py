@@ -65,9 +65,13 @@ def test_ask_json_cites_timestamped_passages(workspace: Path, ingest_run):
     assert "Apache" in top.text or "license" in top.text.lower()
     assert top.url == f"https://www.youtube.com/watch?v=dW7fT3kQm2A&t={int(top.start)}s"
     transcript = Transcript.model_validate_json((workspace / "transcripts" / "founder-talk.json").read_text())
-    segment = transcript.segments[top.first_segment]
-    assert top.start == segment.start
-    assert top.end == transcript.segments[top.last_segment].end
+    segment, last = transcript.segments[top.first_segment], top.last_segment
+    # a grown passage cut back at another passage starts where that one ends (or ends where it starts)
+    assert top.start in (segment.start, transcript.segments[top.first_segment - 1].end)
+    assert top.end in (
+        transcript.segments[last].end,
+        transcript.segments[min(last + 1, len(transcript.segments) - 1)].start,
+    )
     assert segment.text in top.text
     assert top.highlights and all(sentence in top.text for sentence in top.highlights)
 

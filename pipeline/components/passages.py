@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,95 @@ def overlap_share(a: Document, b: Document) -> float:
     return (last - first + 1) / (shorter + 1)
 
 
+def _label_free(text: str) -> str:
+    """The text without a leading `Name: ` speaker label (`format_turns` opens a chunk with one)."""
+    head, colon, rest = text.partition(": ")
+    return rest if colon and 0 < len(head) <= 60 and "\n" not in head and "." not in head else text
+
+
+def joined_text(earlier: str, later: str) -> str | None:
+    """`earlier` continued by what `later` (a window starting inside it) adds after their shared segments, or None
+    when the shared text is not found (the overlap is matched as text: a chunk keeps no per-segment offsets)."""
+    for candidate in dict.fromkeys((later, _label_free(later))):
+        probe = candidate[:40]
+        start = earlier.find(probe) if probe else -1
+        while start >= 0:
+            if candidate.startswith(earlier[start:]):
+                added = candidate[len(earlier) - start :]
+                return earlier + added if added.strip() else None
+            start = earlier.find(probe, start + 1)
+    return None
+
+
+def trimmed(passage: Document, other: Document, before: bool) -> Document | None:
+    """A grown `passage` cut back to where `other` (a passage it has grown into, before or after it) ends or
+    starts, so the two share no segment; None if nothing of the growth is left or the texts do not match. A chunk
+    keeps no per-segment times: the cut end's time is the other passage's (its start for an end, its end for a
+    start), the pause between the two segments at most."""
+    text = passage.content or ""
+    meta, edge = dict(passage.meta), other.meta
+    if before:
+        if not edge["first_segment"] <= meta["first_segment"] <= edge["last_segment"] < meta["last_segment"]:
+            return None
+        joined = joined_text(other.content or "", text)
+        if joined is None:
+            return None
+        text = joined[len(other.content or "") :].lstrip()
+        meta.update(first_segment=edge["last_segment"] + 1, start=edge.get("end"))
+    else:
+        if not meta["first_segment"] < edge["first_segment"] <= meta["last_segment"] <= edge["last_segment"]:
+            return None
+        shared = joined_text(text, other.content or "")
+        if shared is None:
+            return None
+        start = len(shared) - len(_tail(shared, other.content or ""))
+        text = text[:start].rstrip()
+        meta.update(last_segment=edge["first_segment"] - 1, end=edge.get("start"))
+    if meta["first_segment"] > meta["last_segment"] or not text:
+        return None
+    return replace(passage, content=text, meta=meta)
+
+
+def _tail(joined: str, later: str) -> str:
+    """The part of `later` that `joined` ends with (the whole of it, or it without its leading label)."""
+    return later if joined.endswith(later) else _label_free(later)
+
+
+def grown(passage: Document, neighbour: Document) -> Document | None:
+    """`passage` grown to also cover `neighbour`, an overlapping chunk of the same talk that reaches past one end
+    of it (text, segment range, times and speakers joined; the passage's score kept), or None if it adds nothing
+    or the texts do not join."""
+    meta, other = passage.meta, neighbour.meta
+    if other["last_segment"] > meta["last_segment"] and other["first_segment"] >= meta["first_segment"]:
+        earlier, later, before = passage, neighbour, False
+    elif other["first_segment"] < meta["first_segment"] and other["last_segment"] <= meta["last_segment"]:
+        earlier, later, before = neighbour, passage, True
+    else:
+        return None
+    text = joined_text(earlier.content or "", later.content or "")
+    if text is None:
+        return None
+    speakers = list(dict.fromkeys([*(earlier.meta.get("speakers") or []), *(later.meta.get("speakers") or [])]))
+    first, last = earlier.meta, later.meta
+    new_meta = {
+        **meta,
+        "first_segment": first["first_segment"],
+        "last_segment": last["last_segment"],
+        "start": first.get("start"),
+        "end": last.get("end"),
+        "speakers": speakers,
+        "grown_from": meta.get("grown_from", passage.id),
+        "grown_parts": {
+            **meta.get("grown_parts", {passage.id: passage.content or ""}),
+            neighbour.id: neighbour.content,
+        },
+        "grown_before" if before else "grown_after": neighbour.id,
+    }
+    # a new id: the store's sentence vectors are a chunk's, so the highlighter embeds the grown text itself
+    ids = f"{earlier.id}+{later.id}"
+    return replace(passage, id=ids, content=text, meta=new_meta)
+
+
 @component
 class PassageSelector:
     """Keeps the best `top_k` chunks, skipping any that overlaps a better one from the same talk by more than
@@ -33,7 +123,13 @@ class PassageSelector:
 
     `leaders` (chunk ids, e.g. each retriever's best match from `RankFusion`) come right after the first
     `leaders_after` passages, unless a stretch already chosen covers them; then the rest by score. The order is the
-    same for every `top_k`, so the best 3 passages are the first 3 of the best 5.
+    same for every `top_k`, so the best 3 passages are the first 3 of the best 5 (grown, nearly so: a growth stops
+    before every passage picked, so a larger `top_k` can cut one shorter).
+
+    With `grow`, a chunk skipped for overlapping a passage, yet ranked above the next passage picked by score,
+    grows that passage instead of being lost: at most once on each side, the best such chunk reaching past its
+    start and the best reaching past its end (never into another passage), so a point that runs on past a
+    window's edge ("Three reasons. One, ... Two, ..." / "And three, ...") is read whole.
 
     Usage example:
     ```python
@@ -51,7 +147,7 @@ class PassageSelector:
     ```
     """
 
-    def __init__(self, top_k: int = 5, max_overlap: float = 0.0, leaders_after: int = 1) -> None:
+    def __init__(self, top_k: int = 5, max_overlap: float = 0.0, leaders_after: int = 1, grow: bool = False) -> None:
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         if leaders_after < 0:
@@ -59,6 +155,7 @@ class PassageSelector:
         self.top_k = top_k
         self.max_overlap = max_overlap
         self.leaders_after = leaders_after
+        self.grow = grow
 
     @component.output_types(documents=list[Document])
     def run(
@@ -79,17 +176,56 @@ class PassageSelector:
         def distinct(document: Document) -> bool:
             return all(document.id != kept.id and overlap_share(document, kept) <= self.max_overlap for kept in chosen)
 
+        scored: list[bool] = []  # each pick: from the ranking (not a leader)
         while len(chosen) < limit:
             pick = None
             while len(chosen) >= self.leaders_after and waiting and pick is None:
                 leader = waiting.pop(0)
                 pick = leader if distinct(leader) else None
+            from_ranking = pick is None
             if pick is None:
                 pick = next((document for document in ranked if distinct(document)), None)
             if pick is None:
                 break
             chosen.append(pick)
+            scored.append(from_ranking)
+        if self.grow:
+            following = next((document for document in ranked if distinct(document)), None)  # the next pick
+            chosen = self._grown(documents, chosen, scored, following)
         return {"documents": chosen}
+
+    def _grown(
+        self, documents: list[Document], chosen: list[Document], scored: list[bool], following: Document | None
+    ) -> list[Document]:
+        """`chosen`, each grown by the skipped chunks ranked above the next passage picked by score (see the
+        class): a bound that does not depend on `top_k`, and not on a leader, which may come from far down. A growth
+        stops before the next pick too (`following`), so the first passages are the same for a larger `top_k`."""
+        rank: dict[str, int] = {}
+        for position, document in enumerate(documents):
+            rank.setdefault(document.id, position)
+        end = rank[following.id] if following is not None else len(documents)
+        bounds = [
+            next((rank[chosen[j].id] for j in range(i + 1, len(chosen)) if scored[j]), end) for i in range(len(chosen))
+        ]
+        kept = {document.id for document in chosen}
+        result = list(chosen)
+        sides: set[tuple[int, bool]] = set()
+        for position, document in enumerate(documents[: max(bounds, default=0)]):
+            if document.id in kept or rank[document.id] != position:
+                continue
+            for i, passage in enumerate(result):
+                if overlap_share(document, passage) <= self.max_overlap:
+                    continue
+                before = document.meta["first_segment"] < passage.meta["first_segment"]
+                bigger = grown(passage, document) if position < bounds[i] and (i, before) not in sides else None
+                for other in [other for j, other in enumerate(result) if j != i] + ([following] if following else []):
+                    if bigger is not None and overlap_share(bigger, other) > self.max_overlap:
+                        bigger = trimmed(bigger, other, before)  # only up to the other passage
+                if bigger is not None:
+                    result[i] = bigger
+                    sides.add((i, before))
+                break  # a skipped chunk grows the best passage it overlaps, or none
+        return result
 
 
 @component
@@ -157,10 +293,13 @@ class PassageHighlighter:
         """Nothing to load up front: the model is loaded only if some chunk has no stored sentence embeddings."""
 
     def _sentence_vectors(self, documents: list[Document], sentences: list[list[str]]) -> list[np.ndarray]:
-        stored = self.vectors.sentence_vectors([doc.id for doc in documents]) if self.vectors is not None else {}
+        ids = [doc.id for doc in documents] + [part for doc in documents for part in doc.meta.get("grown_parts", {})]
+        stored = self.vectors.sentence_vectors(list(dict.fromkeys(ids))) if self.vectors is not None else {}
         found: list[np.ndarray | None] = []
         for document, group in zip(documents, sentences, strict=True):
             vectors = stored.get(document.id)
+            if "grown_parts" in document.meta:
+                vectors = _composed(group, document.meta["grown_parts"], stored)
             found.append(vectors if vectors is not None and len(vectors) == len(group) else None)
         missing = [i for i, vectors in enumerate(found) if vectors is None]
         if missing:
@@ -196,6 +335,21 @@ class PassageHighlighter:
             passages.append(to_passage(document, best))
             scores.append(group_scores)
         return {"passages": passages, "sentence_scores": scores}
+
+
+def _composed(group: list[str], parts: dict[str, str], stored: dict[str, np.ndarray]) -> np.ndarray | None:
+    """A grown passage's sentence vectors from its chunks' stored ones (each sentence as one of its chunks holds
+    it, the first chunk's first), or None if a sentence is in none of them (a join inside a sentence)."""
+    by_sentence: dict[str, np.ndarray] = {}
+    for chunk_id, text in parts.items():
+        vectors, pieces = stored.get(chunk_id), split_sentences(text)
+        if vectors is not None and len(vectors) == len(pieces):
+            for piece, vector in zip(pieces, vectors, strict=True):
+                by_sentence.setdefault(piece, vector)
+    rows = [by_sentence.get(sentence) for sentence in group]
+    if not rows or any(row is None for row in rows):
+        return None
+    return np.stack(rows)
 
 
 def to_passage(document: Document, highlights: list[str]) -> Passage:

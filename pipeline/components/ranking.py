@@ -263,16 +263,18 @@ class PassageRanker:
         neighbour_weight: float = 0.5,
         max_overlap: float = 0.0,
         leaders_after: int = 1,
+        grow: bool = False,
     ) -> None:
         self.top_k = top_k
         self.speaker_boost = speaker_boost
         self.neighbour_weight = neighbour_weight
         self.max_overlap = max_overlap
         self.leaders_after = leaders_after
+        self.grow = grow
         self._booster = SpeakerBooster(boost=speaker_boost)
         if neighbour_weight < 0:
             raise ValueError("weight must not be negative")
-        self._selector = PassageSelector(top_k=top_k, max_overlap=max_overlap, leaders_after=leaders_after)
+        self._selector = PassageSelector(top_k=top_k, max_overlap=max_overlap, leaders_after=leaders_after, grow=grow)
 
     @component.output_types(documents=list[Document])
     def run(
@@ -296,5 +298,5 @@ class PassageRanker:
         # the smoother's ranking without its copies: only the passages kept are copied with their new score
         ranked = smoothed_scores(boosted, self.neighbour_weight)
         chosen = self._selector.run(documents=[doc for doc, _ in ranked], top_k=top_k, leaders=leaders)["documents"]
-        scores = {id(doc): score for doc, score in reversed(ranked)}  # a Document listed twice: its first score
-        return {"documents": [replace(doc, score=scores[id(doc)]) for doc in chosen]}
+        scores = {doc.id: score for doc, score in reversed(ranked)}  # a Document listed twice: its first score
+        return {"documents": [replace(doc, score=scores[doc.meta.get("grown_from", doc.id)]) for doc in chosen]}

@@ -88,3 +88,56 @@ def test_selector_keeps_leaders_after_the_best_passage_and_is_prefix_stable() ->
         assert selector.run(documents=ranked, leaders=["t:40-43"], top_k=top_k)["documents"] == kept[:top_k]
     first = PassageSelector(top_k=2, leaders_after=0).run(documents=ranked, leaders=["t:40-43"])["documents"]
     assert [d.id for d in first] == ["t:40-43", "t:0-3"]
+
+
+def spoken(first: int, last: int, score: float) -> Document:
+    text = "Ada: " + " ".join(f"Point {i} is made here." for i in range(first, last + 1))
+    meta = {"talk_id": "t", "first_segment": first, "last_segment": last, "start": float(first), "end": last + 1.0}
+    return Document(id=f"t:{first}-{last}", content=text, score=score, meta={**meta, "speakers": ["Ada"]})
+
+
+def test_grown_passages_read_on_through_overlapping_hits_ranked_above_the_next_pick() -> None:
+    ranked = [spoken(10, 15, 0.9), spoken(13, 21, 0.8), spoken(7, 12, 0.7), spoken(20, 25, 0.6), spoken(40, 45, 0.5)]
+    ranked += [spoken(5, 11, 0.1), spoken(60, 65, 0.05)]
+    plain = PassageSelector(top_k=3).run(documents=ranked)["documents"]
+    assert [d.id for d in plain] == ["t:10-15", "t:20-25", "t:40-45"]
+    grown = PassageSelector(top_k=3, grow=True).run(documents=ranked)["documents"]
+    first, second, third = grown
+    # after: t:13-21, cut back where the second passage starts; before: t:7-12; t:5-11 ranks below t:20-25
+    assert (first.meta["first_segment"], first.meta["last_segment"]) == (7, 19)
+    assert first.content == "Ada: " + " ".join(f"Point {i} is made here." for i in range(7, 20))
+    assert (first.meta["start"], first.meta["end"], first.meta["grown_from"]) == (7.0, 20.0, "t:10-15")
+    assert [second, third] == plain[1:] and ranked[0].content == spoken(10, 15, 0.9).content  # inputs kept
+    for top_k in (1, 2):  # the same passages, grown the same, whatever the top_k
+        assert PassageSelector(top_k=top_k, grow=True).run(documents=ranked)["documents"] == grown[:top_k]
+    # a leader from far down the ranking is not the bound: t:5-11 ranks below the next pick by score, t:20-25
+    chunks = [spoken(10, 15, 0.9), spoken(20, 25, 0.8), spoken(5, 11, 0.1), spoken(60, 65, 0.05)]
+    led = PassageSelector(top_k=3, grow=True).run(documents=chunks, leaders=["t:60-65"])["documents"]
+    assert [d.id for d in led] == ["t:10-15", "t:60-65", "t:20-25"]
+
+
+def test_a_grown_passage_is_highlighted_with_its_chunks_stored_sentence_vectors() -> None:
+    import numpy as np
+
+    from pipeline.components.passages import PassageHighlighter
+    from pipeline.text import split_sentences
+
+    chunks = [spoken(10, 15, 0.9), spoken(13, 18, 0.8), spoken(30, 35, 0.7)]
+    vectors = {d.id: np.eye(40, dtype=np.float32)[d.meta["first_segment"] + np.arange(6)] for d in chunks[::2]}
+    vectors["t:13-18"] = np.eye(40, dtype=np.float32)[np.arange(13, 19)]  # sentence i: the unit vector i
+
+    class Store:
+        def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+            return {i: vectors[i] for i in ids if i in vectors}
+
+    class NoEmbedder:
+        def embed(self, texts: list[str]) -> list[np.ndarray]:
+            raise AssertionError("the stored vectors were not used")
+
+    grown = PassageSelector(top_k=2, grow=True).run(documents=chunks)["documents"]
+    assert len(split_sentences(grown[0].content or "")) == 9  # segments 10-18, one sentence each
+    highlighter = PassageHighlighter(vectors=Store(), embedder=NoEmbedder())  # type: ignore[arg-type]
+    query = np.zeros(40, dtype=np.float32)
+    query[17] = 1.0
+    scores = highlighter.run(documents=grown, query="", query_embedding=query)["sentence_scores"]
+    assert scores[0] == [0.0] * 7 + [1.0, 0.0] and scores[1] == [0.0] * 6
