@@ -120,7 +120,8 @@ def test_batch_writes_to_the_store(ingested: StoreUnderTest, tmp_path: Path):
 
 def test_migrate_copies_without_reembedding(ingested: StoreUnderTest, tmp_path: Path):
     """memory → SQLite; SQLite → a Qdrant folder; pgvector and Qdrant → the workspace's memory store. Same chunks,
-    same answers."""
+    same answers: the same best passage, though a grown passage's edges may differ, since a growth stops before the
+    other passages picked and the stores rank the lower ones a little differently (one range holds the other)."""
     if ingested.kind == "memory":
         target_env = {"TALKS_STORE": "sqlite"}
         result = ingested.run("migrate", "--to", "sqlite")
@@ -135,7 +136,8 @@ def test_migrate_copies_without_reembedding(ingested: StoreUnderTest, tmp_path: 
     original = ingested.ask(APACHE_QUESTION, "--top-k", "3")
     copied = ingested.ask(APACHE_QUESTION, "--top-k", "3", env=target_env)
     assert copied.passages[0].talk_id == original.passages[0].talk_id
-    assert copied.passages[0].first_segment == original.passages[0].first_segment
+    first, other = sorted((copied.passages[0], original.passages[0]), key=lambda p: p.last_segment - p.first_segment)
+    assert other.first_segment <= first.first_segment <= first.last_segment <= other.last_segment, (first, other)
 
 
 def test_remove_deletes_the_talk_everywhere(ingested: StoreUnderTest):
