@@ -339,7 +339,8 @@ class PassageHighlighter:
 
 def _composed(group: list[str], parts: dict[str, str], stored: dict[str, np.ndarray]) -> np.ndarray | None:
     """A grown passage's sentence vectors from its chunks' stored ones (each sentence as one of its chunks holds
-    it, the first chunk's first), or None if a sentence is in none of them (a join inside a sentence)."""
+    it, the first chunk's first; a fragment left where a growth was cut back takes its whole sentence's, a sentence
+    joined across two chunks its longest piece's), or None if a sentence shares no piece with them."""
     by_sentence: dict[str, np.ndarray] = {}
     for chunk_id, text in parts.items():
         vectors, pieces = stored.get(chunk_id), split_sentences(text)
@@ -347,6 +348,12 @@ def _composed(group: list[str], parts: dict[str, str], stored: dict[str, np.ndar
             for piece, vector in zip(pieces, vectors, strict=True):
                 by_sentence.setdefault(piece, vector)
     rows = [by_sentence.get(sentence) for sentence in group]
+    for position, row in enumerate(rows):
+        if row is None:  # cut back mid-sentence: a fragment takes the vector of the sentence it is part of, and a
+            # sentence joined across chunks that of its longest piece, rather than embedding the passage again
+            sentence = group[position]
+            inside = [(len(piece), v) for piece, v in by_sentence.items() if sentence in piece or piece in sentence]
+            rows[position] = max(inside, key=lambda pair: pair[0])[1] if inside else None
     if not rows or any(row is None for row in rows):
         return None
     return np.stack(rows)

@@ -141,3 +141,21 @@ def test_a_grown_passage_is_highlighted_with_its_chunks_stored_sentence_vectors(
     query[17] = 1.0
     scores = highlighter.run(documents=grown, query="", query_embedding=query)["sentence_scores"]
     assert scores[0] == [0.0] * 7 + [1.0, 0.0] and scores[1] == [0.0] * 6
+
+
+def test_sentences_cut_or_joined_at_a_growths_edges_take_their_pieces_stored_vectors() -> None:
+    """A growth cut back mid-sentence leaves a fragment, and a join can make a sentence longer than either chunk's
+    piece of it: both take a stored vector (the whole sentence's, the longest piece's) instead of the passage being
+    embedded again at query time."""
+    import numpy as np
+
+    from pipeline.components.passages import _composed
+
+    parts = {
+        "t:1-4": "We kept Apache. The cloud offering was not taking our customers.",
+        "t:3-6": "and said no. Trust.",
+    }
+    stored = {"t:1-4": np.eye(4, dtype=np.float32)[:2], "t:3-6": np.eye(4, dtype=np.float32)[2:]}
+    group = ["We kept Apache.", "The cloud offering was", "Then we thought and said no.", "Trust."]
+    assert _composed(group, parts, stored).argmax(axis=1).tolist() == [0, 1, 2, 3]
+    assert _composed(["Nothing shared here."], parts, stored) is None
