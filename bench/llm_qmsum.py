@@ -5,18 +5,20 @@ Specific queries: the first `--per-meeting` specific queries of every meeting of
 4 a meeting gives 72 dev and 68 check queries), answered from the passages the real query pipeline retrieves in
 their own meeting (cached, as in `bench/answers_qmsum.py`) by `LLMAnswerWriter` and, on the same passages, by the
 extractive writer at `--answer-words` (the paired difference is the LLM's gain); the LLM is asked for `--words`
-words in 3 to `--max-sentences` sentences, kept within `--max-words`. `--half dev --limit 16` runs and reports the
-first 16 dev queries only (tune there; the full run reuses them). Citations: every sentence of an LLM answer must
-cite passages the model was shown (`invalid` counts sentences that do not; the writer keeps only sentences a shown
-passage supports, and the grounding totals count the model's `[n]` markers it dropped). General queries: the
-whole-meeting query of the first `--general` meetings of each half ("Summarize the whole meeting." where there is
-one, else the meeting's general query in other words, as `bench/themes_qmsum.py` picks it: every val meeting has
-one), against the LLM recap's overview (and overview plus takeaways) and the extractive recap's on the same
-meeting. Recap rows go to their own file (keyed by the model and `--n-ctx`), carry the written themes and are
-redone when the recap prompts or the overview code change; when only the overview's prompt or code changed
-(`recap_system`/`recap_theme_user` as before), the stored themes are reused and only the overview is re-written
-(`LLMRecapper.rewrite_overview`: the same call a full recap ends with, at temperature 0). ROUGE-1/2/Lsum F1
-(rouge_score, stemmed).
+words in 3 to `--max-sentences` sentences, kept within `--max-words`; with `--condense-words N` it reads not the
+whole passages but the extractive scorer's best N words of their sentences (`LLMAnswerWriter(condense_words=N)`).
+`--half dev --limit 16` runs and reports the first 16 dev queries only (tune there; the full run reuses them).
+Citations: every sentence of an LLM answer must cite passages the model was shown (`invalid` counts sentences that
+do not; the writer keeps only sentences a shown passage supports, and the grounding totals count the model's `[n]`
+markers it dropped).
+General queries: the whole-meeting query of the first `--general` meetings of each half ("Summarize the whole
+meeting." where there is one, else the meeting's general query in other words, as `bench/themes_qmsum.py` picks it:
+every val meeting has one), against the LLM recap's overview (and overview plus takeaways) and the extractive
+recap's on the same meeting. Recap rows go to their own file (keyed by the model and `--n-ctx`), carry the written
+themes and are redone when the recap prompts or the overview code change; when only the overview's prompt or code
+changed (`recap_system`/`recap_theme_user` as before), the stored themes are reused and only the overview is
+re-written (`LLMRecapper.rewrite_overview`: the same call a full recap ends with, at temperature 0). ROUGE-1/2/Lsum
+F1 (rouge_score, stemmed).
 Queries are run dev and check interleaved, and every result is appended to a JSONL file keyed by the model, the
 writer settings and the prompt templates
 (`/tmp/talks-bench-cache/llm-qmsum-<key>.jsonl`), so a rerun resumes where the last one stopped and a partial run
@@ -187,6 +189,13 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=70, help="answer length the LLM is asked for (default 70)")
     parser.add_argument("--max-words", type=int, default=100, help="LLM answers kept within (default 100)")
     parser.add_argument("--max-sentences", type=int, default=5, help="LLM answer sentences asked for (default 5)")
+    parser.add_argument(
+        "--condense-words",
+        type=int,
+        default=0,
+        help="the LLM reads the extractive scorer's best N words of sentences of --max-passages passages instead of "
+        "the whole passages (LLMAnswerWriter(condense_words=N); default 0: whole passages)",
+    )
     parser.add_argument("--half", choices=HALVES, help="run and report one half only (tune on dev)")
     parser.add_argument("--limit", type=int, help="run and report only the first N specific queries of each half")
     parser.add_argument("--answer-words", type=int, default=65, help="extractive answer length (default 65)")
@@ -204,6 +213,8 @@ def main() -> None:
     settings = {"n_ctx": args.n_ctx, "max_passages": args.max_passages, "answer_words": args.answer_words}
     if (args.words, args.max_words, args.max_sentences) != (70, 100, 5):  # the defaults keep their results file
         settings |= {"words": args.words, "max_words": args.max_words, "max_sentences": args.max_sentences}
+    if args.condense_words:
+        settings["condense_words"] = args.condense_words
     out = args.out or results_path(model, settings)
     recap_out = recap_results_path(model, args.n_ctx)
     stored = read_rows(out, recap_out)
@@ -241,6 +252,7 @@ def run(args, model: Path, out: Path, recap_out: Path, done: set, stored: list[d
         words=args.words,
         max_words=args.max_words,
         max_sentences=args.max_sentences,
+        condense_words=args.condense_words,
     )
     recapper = LLMRecapper(generator)
     extractive_writer = ExtractiveAnswerWriter(answer_words=args.answer_words)
@@ -263,7 +275,8 @@ def run(args, model: Path, out: Path, recap_out: Path, done: set, stored: list[d
             extractive = extractive_writer.run(query=item.question, passages=passages, sentence_scores=scores)["answer"]
             started = time.perf_counter()
             written = writer.write(
-                Answer(question=item.question, passages=passages, sentences=extractive.sentences, method="extractive")
+                Answer(question=item.question, passages=passages, sentences=extractive.sentences, method="extractive"),
+                sentence_scores=scores,
             )
             seconds = time.perf_counter() - started
             llm_text = " ".join(s.text for s in written.sentences if s.text != NO_ANSWER)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.llm.answer import NO_ANSWER, LLMAnswerWriter, capped, compact_text, ground_reply, passage_heading
+from pipeline.llm.answer import (
+    NO_ANSWER,
+    LLMAnswerWriter,
+    capped,
+    compact_text,
+    condensed_notes,
+    ground_reply,
+    passage_heading,
+)
 from pipeline.llm.answer_speakers import speaking
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage
 from tests.llm_server import ScriptedGenerator, smollm_fixture  # noqa: F401  (fixture)
@@ -278,3 +286,66 @@ def test_extractive_is_no_generator_and_the_writer_needs_one():
     assert create_generator(GeneratorConfig()) is None
     with pytest.raises(ValueError, match="LLM"):
         LLMAnswerWriter(create_generator(GeneratorConfig(backend="extractive")))
+
+
+CONDENSED = [  # ranked: [1] is said after [2]
+    meeting_passage(
+        "Professor C: The budget is tight, so the case should be plastic. We also talked about the weather last week.\n"
+        "PhD D: I disagree, rubber feels better in the hand.",
+        40,
+        ["Professor C", "PhD D"],
+    ),
+    meeting_passage(
+        "Grad A: We should ship the remote in May, before the trade fair.\nGrad B: Okay.", 10, ["Grad A", "Grad B"]
+    ),
+]
+CONDENSED_SCORES = [[0.9, 0.0, 0.8], [0.9, 0.0]]
+
+
+def test_condensed_notes_are_the_scorers_best_sentences_in_the_order_said_with_speakers():
+    notes = condensed_notes("What case?", CONDENSED, CONDENSED_SCORES, words=25)
+    assert [(note.number, note.line) for note in notes] == [
+        (2, "Grad A: We should ship the remote in May, before the trade fair."),
+        (1, "Professor C: The budget is tight, so the case should be plastic."),
+        (1, "PhD D: I disagree, rubber feels better in the hand."),
+    ]
+    assert len(condensed_notes("What case?", CONDENSED, CONDENSED_SCORES, words=200)) == 4  # "Okay." never
+    assert len(condensed_notes("What case?", CONDENSED, None, words=200)) == 4  # no similarities: still ranked
+    talk = passage("We bootstrapped for two years. Consulting revenue paid the bills while the project grew.", 10)
+    assert [note.speaker for note in condensed_notes("Funding?", [talk], None, words=50)] == ["Maya Lindqvist"] * 2
+
+
+def test_condensed_answers_read_the_notes_and_are_checked_against_what_was_shown():
+    text = reply(
+        ("Grad A said they should ship the remote in May, before the trade fair.", [1]),
+        ("Professor C said the case should be plastic because the budget is tight.", [1]),
+        ("They also talked about the weather last week.", [1]),  # in passage [1], but not among the notes
+        ("Grad B said that rubber feels better in the hand.", [1]),  # Grad B speaks in [2], no note of theirs
+        ("PhD D disagreed and said rubber feels better in the hand.", []),
+    )
+    generator = ScriptedGenerator(replies=[text])
+    writer = LLMAnswerWriter(generator, condense_words=25, max_passages=2)
+    answer = writer.write(Answer(question="What case?", passages=CONDENSED), sentence_scores=CONDENSED_SCORES)
+    prompt = generator.calls[0][-1].text
+    assert "[2] Grad A: We should ship the remote in May" in prompt
+    assert prompt.index("[2] Grad A") < prompt.index("[1] Professor C") < prompt.index("[1] PhD D")
+    assert "weather" not in prompt and "Okay" not in prompt and "Passages" not in prompt
+    assert [(s.text, s.citations) for s in answer.sentences] == [
+        ("Grad A said they should ship the remote in May, before the trade fair.", [2]),
+        ("Professor C said the case should be plastic because the budget is tight.", [1]),
+        ("PhD D disagreed and said rubber feels better in the hand.", [1]),
+    ]
+    report = answer.grounding
+    assert (report.citations_checked, report.citations_dropped, report.claims_dropped) == (4, 2, 2)
+    assert report.fallbacks == [
+        'answer: dropped "Grad B said that rubber feels better in the hand.": Grad B not speaking in [1]'
+    ]
+
+
+def test_condensed_mode_shows_whole_passages_when_no_sentence_can_stand_alone():
+    generator = ScriptedGenerator(replies=["NO ANSWER"])
+    short = [passage("Yes. Okay, fine. Right.", 10)]
+    answer = LLMAnswerWriter(generator, condense_words=180).write(Answer(question="What?", passages=short))
+    assert "Passages (in the order they were said)" in generator.calls[0][-1].text and answer.answer == NO_ANSWER
+    with pytest.raises(ValueError, match="condense_words"):
+        LLMAnswerWriter(generator, condense_words=-1)

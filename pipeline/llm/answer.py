@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from haystack import component
 
+from pipeline.components.answer import DEFAULT_SCORER, SCORERS, candidates, select
 from pipeline.llm.answer_speakers import missing_speakers, speaking
 from pipeline.llm.base import Generator
 from pipeline.llm.prompts import prompt_messages
 from pipeline.llm.recap_checks import is_specific, overlap, repeats
 from pipeline.models import Answer, AnswerSentence, GroundingReport, Passage, format_timestamp
-from pipeline.text import clean_sentence
+from pipeline.text import clean_sentence, split_sentences
 
 NO_ANSWER = "The passages do not answer this question."
 #: What the model replies when the passages do not answer the question (`prompts/answer_system.jinja`).
@@ -63,6 +65,67 @@ def compact_text(passage: Passage) -> str:
             turns.append((speaker, body))
     kept = [turn for turn in turns if len(turn[1].split()) >= MIN_TURN_WORDS] or turns
     return "\n".join(f"{speaker}: {body}" if speaker else body for speaker, body in kept) or passage.text
+
+
+@dataclass(frozen=True)
+class Note:
+    """One sentence the model reads in the condensed mode (`condensed_notes`): a passage's sentence picked by the
+    extractive writer's scorer, cleaned, with its speaker (None when not known) and its passage's number (1-based)."""
+
+    number: int
+    speaker: str | None
+    text: str
+    score: float
+
+    @property
+    def line(self) -> str:
+        return f"{self.speaker}: {self.text}" if self.speaker else self.text
+
+
+def sentence_speakers(passage: Passage) -> list[str | None]:
+    """The speaker of each of the passage's sentences (in `split_sentences` order): the label of the `Speaker: text`
+    turn it is in (a speaker of the passage, `speaking`), else the passage's only speaker, else None."""
+    known = speaking(passage)
+    only = next(iter(known)) if len(known) == 1 else None
+    result: list[str | None] = []
+    for line in passage.text.splitlines():
+        match = _TURN.match(line.strip())
+        speaker = match.group(1) if match and match.group(1) in known else only
+        result += [speaker] * len(split_sentences(line))
+    return result
+
+
+def condensed_notes(
+    question: str,
+    passages: list[Passage],
+    sentence_scores: list[list[float]] | None,
+    words: int,
+    scorer: str = DEFAULT_SCORER,
+) -> list[Note]:
+    """The passages' sentences the extractive answer writer's scorer rates best for `question`, about `words` words
+    (the same candidates, scores and redundancy-penalised selection as `ExtractiveAnswerWriter`, a longer budget), in
+    the order they were said (passages by talk and start, sentences by place), each with its speaker and passage
+    number. `sentence_scores` are the highlighter's (each passage's sentences' similarity to the question); without
+    them every similarity counts 0 and the other features (the question's words, cue words, the fitted word rates,
+    the passage's rank, ...) rank the sentences alone."""
+    if sentence_scores is None:
+        sentence_scores = [[0.0] * len(split_sentences(passage.text)) for passage in passages]
+    chosen_scorer = SCORERS[scorer]()
+    pool = candidates(passages, sentence_scores, query=question, scorer=chosen_scorer)
+    values = {id(candidate): chosen_scorer.score(candidate) for candidate in pool}
+    chosen = select(pool, list(values.values()), words, redundancy=chosen_scorer.redundancy)
+    speakers = [sentence_speakers(passage) for passage in passages]
+
+    def said(candidate) -> tuple:
+        passage = passages[candidate.number - 1]
+        return passage.talk_id, passage.first_segment, candidate.position
+
+    notes = []
+    for candidate in sorted(chosen, key=said):
+        named = speakers[candidate.number - 1]
+        speaker = named[candidate.position] if candidate.position < len(named) else None
+        notes.append(Note(candidate.number, speaker, candidate.text, values[id(candidate)]))
+    return notes
 
 
 def capped(sentences: list[AnswerSentence], max_words: int) -> list[AnswerSentence]:
@@ -186,6 +249,13 @@ class LLMAnswerWriter:
 
     `write(answer)` does the same for an `Answer` that already holds its passages (e.g. from `Searcher.ask`).
 
+    With `condense_words` (0, off, by default) the model reads no whole passages ("condense, then rewrite"): it reads
+    the sentences of the first `max_passages` passages that the extractive writer's fitted scorer rates best, about
+    `condense_words` words in the order they were said, each with its speaker and passage number (`condensed_notes`;
+    pass the highlighter's `sentence_scores` to `run`/`write` for the similarity feature), and condenses them into its
+    answer. The checks are the same, against what it was shown: a sentence cites the passages whose shown sentences
+    support it, and a speaker it names must speak in a shown sentence of a passage it cites.
+
     Usage example:
     ```python
     from pipeline.llm.answer import LLMAnswerWriter
@@ -212,43 +282,56 @@ class LLMAnswerWriter:
         max_passages: int = 3,
         max_words: int = 100,
         words: int = 70,
+        condense_words: int = 0,
     ) -> None:
         if generator is None:
             raise ValueError("LLMAnswerWriter needs an LLM generator (llama-cpp or openai), not extractive")
         if min(max_sentences, max_passages, max_words, words) < 1:
             raise ValueError("max_sentences, max_passages, max_words and words must be at least 1")
+        if condense_words < 0:
+            raise ValueError("condense_words must not be negative")
         self.generator = generator
         self.max_sentences = max_sentences
         self.max_tokens = max_tokens
         self.max_passages = max_passages
         self.max_words = max_words
         self.words = words
+        self.condense_words = condense_words
 
     def warm_up(self) -> None:
         self.generator.warm_up()
 
     @component.output_types(answer=Answer)
-    def run(self, question: str, passages: list[Passage]) -> dict[str, Any]:
+    def run(
+        self, question: str, passages: list[Passage], sentence_scores: list[list[float]] | None = None
+    ) -> dict[str, Any]:
         """
         :param question: the question.
         :param passages: the retrieved passages, best first (`[1]` is the first).
+        :param sentence_scores: the highlighter's, for each passage each sentence's similarity to the question (read
+            with `condense_words` only, see `condensed_notes`).
         :returns: `answer`, the `Answer` with the written text, its cited sentences, `generation` and `grounding`.
         """
-        return {"answer": self.write(Answer(question=question, passages=passages))}
+        return {"answer": self.write(Answer(question=question, passages=passages), sentence_scores)}
 
-    def write(self, answer: Answer) -> Answer:
-        """A copy of `answer` (question and passages, e.g. from `Searcher.ask`) with the written answer."""
+    def write(self, answer: Answer, sentence_scores: list[list[float]] | None = None) -> Answer:
+        """A copy of `answer` (question and passages, e.g. from `Searcher.ask`) with the written answer
+        (`sentence_scores`: see `run`)."""
         started = time.perf_counter()
         report = GroundingReport()
         if not answer.passages:
             sentences, method = [AnswerSentence(text=NO_ANSWER)], "retrieval"
         else:
             self.warm_up()
-            messages, shown = self._messages(answer.question, answer.passages, report)
+            condensed = self._condensed(answer, sentence_scores, report) if self.condense_words else None
+            if condensed is not None:
+                messages, texts, speakers = condensed
+            else:
+                messages, shown = self._messages(answer.question, answer.passages, report)
+                texts = [f"{passage_heading(passage)}\n{passage.text}" for passage in answer.passages[:shown]]
+                speakers = [speaking(passage) for passage in answer.passages[:shown]]
             generation = self.generator.chat(messages, max_tokens=self.max_tokens, label="answer")
             cut_off = generation.finish_reason == "length"
-            texts = [f"{passage_heading(passage)}\n{passage.text}" for passage in answer.passages[:shown]]
-            speakers = [speaking(passage) for passage in answer.passages[:shown]]
             sentences, unanswerable = ground_reply(generation.text, texts, report, cut_off=cut_off, speakers=speakers)
             method = self.generator.method
             if not sentences and not unanswerable:
@@ -291,3 +374,48 @@ class LLMAnswerWriter:
         if shown < len(best):
             report.fallbacks.append(f"answer: passages {shown + 1}–{len(best)} left out to fit the context")
         return messages, shown
+
+    def _condensed(
+        self, answer: Answer, sentence_scores: list[list[float]] | None, report: GroundingReport
+    ) -> tuple[list, list[str], list[set[str]]] | None:
+        """The condensed mode's prompt (`condense_words` > 0): the best `condense_words` words of sentences of the
+        first `max_passages` passages (`condensed_notes`), in the order they were said, each as `[n] Speaker: text`;
+        the lowest-scored notes left out while the prompt does not fit the context. Also what the support checks
+        read: for each passage, the notes the model was shown from it (a passage none was shown from supports no
+        sentence) and their speakers (a note of no known speaker counts every speaker of its passage; a last entry,
+        which no sentence can cite, holds all the passages' speakers, so that one with no note shown is still known).
+        None when no sentence of the passages can stand alone (the whole passages are shown instead)."""
+        passages = answer.passages[: self.max_passages]
+        scores = sentence_scores[: len(passages)] if sentence_scores is not None else None
+        if scores is not None and len(scores) < len(passages):
+            scores = None
+        notes = condensed_notes(answer.question, passages, scores, self.condense_words)
+        if not notes:
+            return None
+        reply_tokens = self.max_tokens or self.generator.config.max_tokens
+        left_out = 0
+        while True:
+            messages = prompt_messages(
+                "answer_notes",
+                question=answer.question,
+                notes=[{"number": note.number, "text": note.line} for note in notes],
+                max_sentences=self.max_sentences,
+                words=self.words,
+            )
+            needed = self.generator.count_message_tokens(messages) + reply_tokens + self.generator.safety_margin
+            if needed <= self.generator.context_tokens or len(notes) == 1:
+                break
+            notes.remove(min(notes, key=lambda note: note.score))
+            left_out += 1
+        if left_out:
+            report.fallbacks.append(f"answer: {left_out} notes left out to fit the context")
+        texts = ["\n".join(note.line for note in notes if note.number == n) for n in range(1, len(passages) + 1)]
+        speakers = [
+            {note.speaker for note in notes if note.number == n and note.speaker}
+            | (speaking(passage) if any(note.number == n and not note.speaker for note in notes) else set())
+            for n, passage in enumerate(passages, start=1)
+        ]
+        # every speaker of the passages, as an entry no sentence can cite: a speaker of a passage with no note of
+        # theirs shown is still a speaker ("Grad B said …" must cite a passage where a note of Grad B's was shown)
+        speakers.append(set().union(*(speaking(passage) for passage in passages)))
+        return messages, texts, speakers
