@@ -309,22 +309,22 @@ class PassageHighlighter:
                 found[i] = vectors
         return [vectors for vectors in found if vectors is not None]
 
-    @component.output_types(passages=list[Passage], sentence_scores=list[list[float]])
+    @component.output_types(passages=list[Passage], sentence_scores=list[list[float]], sentence_vectors=list[Any])
     def run(self, documents: list[Document], query: str, query_embedding: list[float] | np.ndarray) -> dict[str, Any]:
         """
         :param documents: the chosen chunks, best first.
         :param query: the question (its words add to a sentence's score).
         :param query_embedding: the question's vector, a list of floats or a NumPy array.
         :returns: `passages`, one `Passage` a chunk with its `highlights`, and `sentence_scores`: for each passage,
-            each sentence's score (`split_sentences`), as `ExtractiveAnswerWriter` takes them.
+            each sentence's score (`split_sentences`), as `ExtractiveAnswerWriter` takes them, and `sentence_vectors`:
+            for each passage, its sentences' vectors (an array, a row a sentence) the scores come from.
         """
         sentences = [split_sentences(doc.content or "") for doc in documents]
         query_vector = np.asarray(query_embedding, dtype=np.float32)
         query_words = set(words(query))
         passages, scores = [], []
-        for document, group, vectors in zip(
-            documents, sentences, self._sentence_vectors(documents, sentences), strict=True
-        ):
+        found = self._sentence_vectors(documents, sentences)
+        for document, group, vectors in zip(documents, sentences, found, strict=True):
             similarities = vectors @ query_vector if len(group) else np.zeros(0)
             group_scores = [
                 float(similarities[i]) + 0.02 * len(query_words & set(words(sentence)))
@@ -334,7 +334,7 @@ class PassageHighlighter:
             best = [group[i] for i in sorted(ranked) if group_scores[i] >= self.min_similarity]
             passages.append(to_passage(document, best))
             scores.append(group_scores)
-        return {"passages": passages, "sentence_scores": scores}
+        return {"passages": passages, "sentence_scores": scores, "sentence_vectors": found}
 
 
 def _composed(group: list[str], parts: dict[str, str], stored: dict[str, np.ndarray]) -> np.ndarray | None:

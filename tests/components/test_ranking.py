@@ -139,8 +139,11 @@ def test_a_grown_passage_is_highlighted_with_its_chunks_stored_sentence_vectors(
     highlighter = PassageHighlighter(vectors=Store(), embedder=NoEmbedder())  # type: ignore[arg-type]
     query = np.zeros(40, dtype=np.float32)
     query[17] = 1.0
-    scores = highlighter.run(documents=grown, query="", query_embedding=query)["sentence_scores"]
+    result = highlighter.run(documents=grown, query="", query_embedding=query)
+    scores = result["sentence_scores"]
     assert scores[0] == [0.0] * 7 + [1.0, 0.0] and scores[1] == [0.0] * 6
+    # the vectors the scores come from are given out too (training/answer_passages.py freezes them)
+    assert [v.argmax(axis=1).tolist() for v in result["sentence_vectors"]] == [list(range(10, 19)), list(range(30, 36))]
 
 
 def test_sentences_cut_or_joined_at_a_growths_edges_take_their_pieces_stored_vectors() -> None:
