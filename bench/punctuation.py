@@ -1,6 +1,7 @@
 """Punctuation and casing restoration on QMSum val, with punctuation and case stripped, beside a trivial baseline.
 
-Run: `nice -n 10 python bench/punctuation.py [--weights FILE] [--limit N] [--speed-only]` (a few minutes).
+Run: `nice -n 10 python bench/punctuation.py [--weights FILE] [--compare FILE] [--limit N] [--speed-only]` (a few
+minutes; twice that with `--compare`).
 
 Each val meeting is read as `training/punctuation.py` reads its training data (annotations dropped, a change of
 speaker ends a sentence), then lower-cased, stripped of punctuation, and cut into caption-like segments of 5-10
@@ -21,6 +22,11 @@ sentence, and the baseline's period at every segment end is a period at every tu
 
 Baseline: a period at every segment end and a capital after it (what the segment fragments alone give).
 Intervals: 90% bootstrap over meetings. The boundary threshold was tuned on dev only; check is untouched.
+
+`--compare OTHER.npz` restores the same segments with other weights too and gives, for each setting and half, the
+paired difference (the `--weights` model minus OTHER) in boundary F1 and start caps, with a 90% bootstrap interval
+over the same resampled meetings; the speed rounds then alternate the two models (medians of each, and their
+ratio, from one run at one load).
 """
 
 from __future__ import annotations
@@ -170,17 +176,46 @@ def report(name: str, per_meeting: list[Counts], rounds: int = 2000) -> dict[str
     return {key: float(value) for key, value in pooled.items()}
 
 
+def paired(name: str, ours: list[Counts], theirs: list[Counts], rounds: int = 2000) -> dict[str, tuple[float, ...]]:
+    """`ours` minus `theirs` (the same meetings, in order) in boundary F1 and start caps, pooled, with a 90%
+    bootstrap interval: each draw resamples the meetings once and scores both on them."""
+    a = np.stack([c.values for c in ours])
+    b = np.stack([c.values for c in theirs])
+    draws = np.random.default_rng(0).integers(0, len(a), size=(rounds, len(a)))
+    pooled_a, pooled_b = figures(a.sum(axis=0)), figures(b.sum(axis=0))
+    drawn_a, drawn_b = figures(a[draws].sum(axis=1)), figures(b[draws].sum(axis=1))
+    out, cells = {}, []
+    for key in ("boundary F1", "start caps"):
+        low, high = np.percentile(drawn_a[key] - drawn_b[key], [5, 95])
+        out[key] = (float(pooled_a[key] - pooled_b[key]), float(low), float(high))
+        cells.append(f"{key} {out[key][0]:+.4f} [{low:+.4f}, {high:+.4f}]")
+    print(f"  {name:<9} " + "  ".join(cells))
+    return out
+
+
+def load_weights(path: Path | None, flag: str) -> PunctuationModel:
+    """The weights at `path` (None: the packaged ones); a missing or unreadable file ends the run in one line."""
+    if path is not None and not path.is_file():
+        raise SystemExit(f"{flag} {path}: no such weights file")
+    try:
+        return PunctuationModel.load(path)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise SystemExit(f"{flag} {path}: not punctuation weights ({type(error).__name__}: {error})") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=None, help="default: the packaged weights")
     parser.add_argument("--limit", type=int, default=0, help="only the first N meetings of each half")
     parser.add_argument("--speed-only", action="store_true", help="only the words/s figures")
     parser.add_argument("--samples", action="store_true", help="only the project's punctuated samples, as captions")
+    parser.add_argument("--compare", type=Path, default=None, help="other weights: paired difference, speed ratio")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    model = PunctuationModel.load(args.weights)
+    model = load_weights(args.weights, "--weights")
+    other = None if args.compare is None else load_weights(args.compare, "--compare")
     if args.samples:  # each cut into caption pieces three ways (seeds 0-2), pooled
         print(f"load: {os.getloadavg()[0]:.2f}; the project's punctuated samples as captions, 3 random cuts each")
         for name in SAMPLES:
@@ -203,28 +238,43 @@ def main() -> None:
         for half, meetings in halves.items():
             words = sum(len(m.words) for m in meetings)
             print(f" {half}: {len(meetings)} meetings, {words:,} words")
-            ours, trivial = [], []
+            ours, trivial, theirs = [], [], []
             for meeting in meetings:
                 segments = segmenter(meeting)
                 ours.append(score(meeting, restore_segments(model, segments)))
                 trivial.append(score(meeting, baseline(segments)))
+                if other is not None:
+                    theirs.append(score(meeting, restore_segments(other, segments)))
             report("model", ours)
+            if other is not None:
+                report("compare", theirs)
             report("baseline", trivial)
+            if other is not None:
+                paired("paired", ours, theirs)
 
     words = [w.lower() for m in halves["dev"] for w in m.words]
-    model.restore(words[:2000])  # warm
-    timings, cpu = [], []
-    for _ in range(3):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        model.restore(words)
-        timings.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
-    seconds, cpu_seconds = statistics.median(timings), statistics.median(cpu)
-    print(
-        f"speed: {len(words) / seconds:,.0f} words/s on one thread ({len(words):,} words, median of 3 runs: "
-        f"{seconds:.2f} s wall); {len(words) / cpu_seconds:,.0f} words/s of CPU time ({cpu_seconds:.2f} s: what one "
-        "core of its own would give, whatever the machine's load)"
-    )
+    models = {"model": model} if other is None else {"model": model, "compare": other}
+    timings: dict[str, list[float]] = {name: [] for name in models}
+    cpu: dict[str, list[float]] = {name: [] for name in models}
+    for each in models.values():
+        each.restore(words[:2000])  # warm
+    for _ in range(3):  # with --compare, the rounds alternate the two models
+        for name, each in models.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            each.restore(words)
+            timings[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
+    for name in models:
+        seconds, cpu_seconds = statistics.median(timings[name]), statistics.median(cpu[name])
+        label = "" if other is None else f" ({name})"
+        print(
+            f"speed{label}: {len(words) / seconds:,.0f} words/s on one thread ({len(words):,} words, median of 3 "
+            f"runs: {seconds:.2f} s wall); {len(words) / cpu_seconds:,.0f} words/s of CPU time ({cpu_seconds:.2f} s: "
+            "what one core of its own would give, whatever the machine's load)"
+        )
+    if other is not None:
+        ratio = statistics.median(cpu["compare"]) / statistics.median(cpu["model"])
+        print(f"speed ratio (model / compare, words/s of CPU time): {ratio:.3f}")
     print(f"load after: {os.getloadavg()[0]:.2f} (1 min)")
 
 

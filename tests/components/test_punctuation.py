@@ -69,6 +69,21 @@ def test_held_back_qmsum_meeting_with_punctuation_stripped(model: PunctuationMod
     assert starts_right / starts >= MIN_START_CAPS
 
 
+def test_bench_paired_difference_resamples_both_models_on_the_same_meetings() -> None:
+    """`bench/punctuation.py --compare`: ours minus theirs, pooled over the meetings, with an interval from draws
+    that score both on the same resampled meetings: one more start right in every other meeting is a gain on every
+    draw (an interval above 0, narrower than the gain's range), the other way round a loss, the same counts 0."""
+    from bench.punctuation import Counts, paired
+
+    theirs = [Counts(np.array([8, 2, 2, 1, 1, 1, 6 + k % 3, 10, 50, 60], dtype=float)) for k in range(12)]
+    ours = [Counts(c.values + np.eye(10)[6] * (k % 2 == 0)) for k, c in enumerate(theirs)]
+    gain, low, high = paired("test", ours, theirs)["start caps"]
+    assert gain == pytest.approx(6 / 120) and 0 < low < gain < high < 0.1
+    assert paired("test", theirs, ours)["start caps"] == pytest.approx((-gain, -high, -low))
+    assert paired("test", ours, theirs)["boundary F1"] == (0.0, 0.0, 0.0)
+    assert paired("test", ours, ours)["start caps"] == (0.0, 0.0, 0.0)
+
+
 def test_words_never_change_on_fuzzed_input(model: PunctuationModel) -> None:
     rng = random.Random(14)
     alphabet = "abcdefghijklmnopqrstuvwxyz'-0123456789éüßçñøł日本語ß.,?!;:…$%&"
