@@ -145,7 +145,12 @@ def highlighted(searcher, query: Query) -> tuple[list, list[list[float]]]:
     from pipeline.models import Passage
     from pipeline.pipelines import query_inputs
 
-    key = hashlib.sha256(f"{searcher.store.describe()}|{searcher.settings}|{query.meeting}|{query.question}".encode())
+    # The store's size is in the key: keyword statistics are store-wide, so a meeting's passages can change when
+    # more meetings are ingested into the same workspace (train --every 5, then --every 1).
+    size = searcher.store.count_chunks()
+    key = hashlib.sha256(
+        f"{searcher.store.describe()}|{size}|{searcher.settings}|{query.meeting}|{query.question}".encode()
+    )
     path = CACHE_DIR / "highlighted" / f"{key.hexdigest()[:24]}.json"
     if path.exists():
         stored = json.loads(path.read_text())
