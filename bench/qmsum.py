@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,12 +139,21 @@ def cached_embeddings(texts: Sequence[str], embed: Callable[[list[str]], np.ndar
     return vectors
 
 
+def asked(searcher, query: Query) -> dict[str, Any]:
+    """The query pipeline's run for `query` against its own meeting, with the highlighter's and the text embedder's
+    outputs (passages, sentence scores and vectors; the question's vector)."""
+    from pipeline.pipelines import query_inputs
+
+    filters = searcher.filters(talk=query.meeting, event=None, speaker=None)
+    inputs = query_inputs(query.question, filters, searcher.settings.top_k, 0, searcher.settings.rerank)
+    return searcher.pipeline.run(inputs, include_outputs_from={"highlighter", "text_embedder"})
+
+
 def highlighted(searcher, query: Query) -> tuple[list, list[list[float]]]:
     """The query pipeline's passages and sentence scores for `query` (asked against its own meeting), as the answer
     writer receives them; kept in `CACHE_DIR` per workspace and query settings, so answer-writer experiments rerun
     without retrieval."""
     from pipeline.models import Passage
-    from pipeline.pipelines import query_inputs
 
     # The store's size is in the key: keyword statistics are store-wide, so a meeting's passages can change when
     # more meetings are ingested into the same workspace (train --every 5, then --every 1).
@@ -155,9 +165,7 @@ def highlighted(searcher, query: Query) -> tuple[list, list[list[float]]]:
     if path.exists():
         stored = json.loads(path.read_text())
         return [Passage.model_validate(p) for p in stored["passages"]], stored["scores"]
-    filters = searcher.filters(talk=query.meeting, event=None, speaker=None)
-    inputs = query_inputs(query.question, filters, searcher.settings.top_k, 0, searcher.settings.rerank)
-    output = searcher.pipeline.run(inputs, include_outputs_from={"highlighter"})["highlighter"]
+    output = asked(searcher, query)["highlighter"]
     path.parent.mkdir(parents=True, exist_ok=True)
     passages = [p.model_dump(mode="json") for p in output["passages"]]
     partial = path.with_suffix(f".{os.getpid()}.tmp")

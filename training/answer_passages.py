@@ -1,11 +1,10 @@
 """Freezes what the extractive answer writer sees for QMSum's specific queries: each query's passages and sentence
-scores from the real query pipeline (run as `bench.qmsum.highlighted` runs it, but not through its cache: its key
-stays the same when more meetings are ingested into the workspace, which can change a meeting's passages), with the
-question and its reference answer, in one JSON file per split under the bench cache. The answer scorer is fitted
-(`training/answer_scorer.py`) and compared (`bench/answers_qmsum.py --frozen`) on these fixed passages, so a change
-in retrieval made meanwhile does not move the answer writer's figures. Beside it, `answer-passages-<split>-vectors
-.npz`: each query's vector and its passages' sentence vectors (those the highlighter scored, the store's), for
-`training/answer_probe.py`.
+scores from the real query pipeline (`bench.qmsum.asked`, as `bench.qmsum.highlighted` runs it, not through its
+cache, which holds no vectors), with the question and its reference answer, in one JSON file per split under the
+bench cache. The answer scorer is fitted (`training/answer_scorer.py`) and compared (`bench/answers_qmsum.py
+--frozen`) on these fixed passages, so a change in retrieval made meanwhile does not move the answer writer's
+figures. Beside it, `answer-passages-<split>-vectors.npz`: each query's vector and its passages' sentence vectors
+(those the highlighter scored, the store's), for `training/answer_probe.py`.
 
     nice -n 10 python training/answer_passages.py train            # the train meetings already ingested
     nice -n 10 python training/answer_passages.py train --every 5  # or: every 5th train meeting (ingests missing ones)
@@ -28,6 +27,7 @@ if str(ROOT) not in sys.path:
 from bench.qmsum import (  # noqa: E402
     CACHE_DIR,
     TRAIN_DIR,
+    asked,
     cached_workspace,
     load_meeting,
     meeting_files,
@@ -63,11 +63,7 @@ def load_vectors(split: str) -> tuple[np.ndarray, list[list[np.ndarray]]]:
 
 def _asked(searcher, query) -> tuple[list, list[list[float]], np.ndarray, list[np.ndarray]]:
     """The query pipeline's passages, sentence scores, query vector and sentence vectors for `query`."""
-    from pipeline.pipelines import query_inputs
-
-    filters = searcher.filters(talk=query.meeting, event=None, speaker=None)
-    inputs = query_inputs(query.question, filters, searcher.settings.top_k, 0, searcher.settings.rerank)
-    output = searcher.pipeline.run(inputs, include_outputs_from={"highlighter", "text_embedder"})
+    output = asked(searcher, query)
     high = output["highlighter"]
     return high["passages"], high["sentence_scores"], output["text_embedder"]["vector"], high["sentence_vectors"]
 
